@@ -1,0 +1,37 @@
+// rtcache logging -- where warnings from paths that cannot return an error go.
+//
+// Autosave in a destructor or at process exit, a damaged record skipped while
+// reading, a default directory that is not writable: these are reported once,
+// as one line naming the file and the reason, through the log sink. The
+// default sink writes "rtcache: warning: ..." to stderr for levels at or above
+// the threshold, which is taken from the environment variable RTCACHE_LOG
+// (debug, info, warning, error, off; default warning) when first needed.
+//
+// Thread safety: all functions may be called from any thread, also during
+// static destruction. The sink is called without rtcache locks held, possibly
+// from several threads at once.
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+namespace rtcache {
+
+enum class LogLevel : int { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kOff = 4 };
+
+using LogSink = std::function<void(LogLevel level, std::string_view message)>;
+
+// Replaces the sink; an empty function restores the default stderr sink.
+// Returns the previous sink (empty when it was the default).
+LogSink set_log_sink(LogSink sink);
+
+// Messages below `level` are dropped before reaching the sink.
+void set_log_level(LogLevel level);
+LogLevel log_level();
+
+// Parses "debug", "info", "warning"/"warn", "error", "off"; false otherwise.
+bool parse_log_level(std::string_view text, LogLevel* level);
+
+void log(LogLevel level, std::string_view message);
+
+}  // namespace rtcache

@@ -1,0 +1,74 @@
+// rtcache::Options -- how a RuntimeCache handle stores and saves its entries.
+//
+// Every field has a documented default; `Options{}` is an in-memory cache.
+// Set `path` to persist. Options are copied into the handle at creation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace rtcache {
+
+class Env;
+
+enum class Compression : uint8_t {
+  kNone = 0,  // values stored as given
+  kZstd = 1,  // values compressed with zstd (cubins shrink 3-8x)
+};
+
+struct Options {
+  // The cache file. "" keeps the cache in memory only: load and save without
+  // an explicit path are no-ops. The lock file is `path + ".lock"`.
+  std::string path;
+
+  // Save automatically when the handle is destroyed or, if it is still alive,
+  // at normal process exit (std::exit / return from main). See the lifecycle
+  // section of runtime_cache.h.
+  bool autosave_on_del = false;
+
+  // How long save() (and the CLI) waits for another process holding the
+  // cache's inter-process lock before failing with Status::LockTimeout.
+  std::chrono::milliseconds lock_timeout{10'000};
+
+  // Value encoding for records written by this handle. Any handle reads both.
+  Compression compression = Compression::kZstd;
+  int compression_level = 1;  // zstd level; 1 is the fast level ccache and Mesa use
+
+  // fsync the file (and, when a file is created or replaced, its directory)
+  // before save() returns. Turn off only for throwaway caches.
+  bool sync = true;
+
+  // Permission bits for a created cache file, its lock file, and created
+  // directories. Owner-only by default; for a group-shared cache use 0660 and
+  // 0770 (applied with fchmod, so the umask cannot widen or narrow them).
+  uint32_t file_mode = 0600;
+  uint32_t dir_mode = 0700;
+
+  // Compaction: a save rewrites the file without dead bytes (superseded or
+  // erased records, old indexes) once they exceed both this fraction of the
+  // file and this many bytes.
+  double compaction_dead_ratio = 0.5;
+  uint64_t compaction_min_dead_bytes = 4u << 20;
+
+  // Last-use times (for least-recently-used pruning) are written back to the
+  // file only when they moved by at least this much, so a warm process that
+  // only reads does not rewrite the index on every exit.
+  std::chrono::seconds last_use_resolution{600};
+
+  // A record in a file that declares a value larger than this is treated as
+  // damaged (no allocation is ever made from an unchecked length).
+  uint64_t max_value_bytes = 1ull << 30;
+
+  // File-system seam; nullptr means Env::default_env().
+  Env* env = nullptr;
+};
+
+// The default cache file: $RTCACHE_DIR/kernels.rtc, else
+// $XDG_CACHE_HOME/rtcache/kernels.rtc, else ~/.cache/rtcache/kernels.rtc.
+// The directory is created (mode 0700) if missing. When it cannot be created
+// or written, returns "" (an in-memory cache) and logs one warning per
+// process.
+std::string default_cache_path(Env* env = nullptr);
+
+}  // namespace rtcache

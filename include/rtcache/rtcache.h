@@ -1,0 +1,10 @@
+// rtcache -- a persistent, multi-process cache for JIT-compiled GPU kernels.
+// Include this header for the whole public API.
+#pragma once
+
+#include "rtcache/bytes.h"
+#include "rtcache/env.h"
+#include "rtcache/log.h"
+#include "rtcache/options.h"
+#include "rtcache/runtime_cache.h"
+#include "rtcache/status.h"
