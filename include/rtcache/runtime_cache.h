@@ -196,6 +196,7 @@ class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
   explicit RuntimeCache(Options options);
   void register_exit_hook();
   void unregister_exit_hook();
+  Status save_other(const std::string& target);
 
   Options options_;
   std::atomic<bool> autosave_{false};

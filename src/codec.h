@@ -1,0 +1,21 @@
+// Value encodings: raw, or zstd. Compression keeps the raw bytes when it
+// would not save at least an eighth; decompression is bounded by the length
+// the record declares.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "rtcache/options.h"
+#include "rtcache/status.h"
+
+namespace rtcache::codec {
+
+// Returns the encoding actually used (kNone when compression did not pay).
+Compression encode(Compression wanted, int level, std::string_view raw, std::string* stored);
+
+// Decodes `stored` into exactly raw_len bytes; Corruption on any mismatch.
+Status decode(Compression encoding, std::string_view stored, uint64_t raw_len, std::string* raw);
+
+}  // namespace rtcache::codec
