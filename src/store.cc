@@ -378,7 +378,7 @@ std::shared_ptr<const View> view_of(const NewFile& nf, const std::string& path) 
 }
 
 // Rewrites `current` without dead bytes; damaged records are dropped.
-Status compact_file(Env* env, const std::string& path, const CommitOptions& options,
+Status compact_file_impl(Env* env, const std::string& path, const CommitOptions& options,
                     const View& current, std::shared_ptr<const View>* out) {
   std::vector<Slot> by_offset = current.slots;
   std::sort(by_offset.begin(), by_offset.end(),
@@ -689,13 +689,39 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
     std::shared_ptr<const View> compacted;
     // The save itself is durable already; a failed compaction is retried by
     // a later save and reported to the caller for logging.
-    result->compaction_status = compact_file(env, path, options, *view, &compacted);
+    result->compaction_status = compact_file_impl(env, path, options, *view, &compacted);
     if (result->compaction_status.ok()) {
       result->view = compacted;
       result->compacted = true;
     }
   }
   return Status::OK();
+}
+
+Status rewrite_file(Env* env, const std::string& path, const CommitOptions& options,
+                    const View& source, std::shared_ptr<const View>* out) {
+  return compact_file_impl(env, path, options, source, out);
+}
+
+uint64_t find_next_record(File& file, uint64_t from, uint64_t size, const Limits& limits) {
+  constexpr size_t kChunk = 1u << 20;
+  const char magic[4] = {'R', 'C', 'R', '1'};
+  std::string chunk;
+  for (uint64_t base = from + 1; base + kRecordHeaderSize <= size; base += kChunk) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk + 3, size - base));
+    chunk.resize(n);
+    size_t got = 0;
+    if (!file.read_at(base, n, chunk.data(), &got).ok()) return 0;
+    chunk.resize(got);
+    for (size_t i = 0; i + 4 <= chunk.size() && i < kChunk; ++i) {
+      if (std::memcmp(chunk.data() + i, magic, 4) != 0) continue;
+      Record record;
+      if (read_record(file, base + i, 0, limits, ReadMode::kHeaderOnly, &record).ok()) {
+        return base + i;
+      }
+    }
+  }
+  return 0;
 }
 
 std::string build_image(Env* env, const std::vector<EncodedRecord>& records) {

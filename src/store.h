@@ -114,6 +114,16 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
               const Changes& changes, const std::shared_ptr<const View>& known,
               CommitResult* result);
 
+// Writes a new file holding the records of `source.slots` (read and verified
+// through source.file; damaged ones are dropped) and renames it over `path`.
+// The caller holds the lock.
+Status rewrite_file(Env* env, const std::string& path, const CommitOptions& options,
+                    const View& source, std::shared_ptr<const View>* out);
+
+// Finds the next offset after `from` where a record header verifies (to
+// resynchronise past damage); 0 when there is none.
+uint64_t find_next_record(File& file, uint64_t from, uint64_t size, const Limits& limits);
+
 // A whole file image in memory (header, the given records, a full index), as
 // serialize() returns it.
 std::string build_image(Env* env, const std::vector<EncodedRecord>& records);

@@ -5,6 +5,7 @@
 #include "rtcache/bytes.h"
 #include "rtcache/env.h"
 #include "rtcache/log.h"
+#include "rtcache/maintenance.h"
 #include "rtcache/options.h"
 #include "rtcache/runtime_cache.h"
 #include "rtcache/status.h"
