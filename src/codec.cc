@@ -13,7 +13,7 @@ Compression encode(Compression wanted, int level, std::string_view raw, std::str
       return Compression::kZstd;
     }
   }
-  stored->assign(raw);
+  stored->clear();
   return Compression::kNone;
 }
 

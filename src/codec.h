@@ -12,7 +12,8 @@
 
 namespace rtcache::codec {
 
-// Returns the encoding actually used (kNone when compression did not pay).
+// Returns the encoding actually used. Only for kZstd is *stored filled; with
+// kNone the raw bytes are the stored bytes (nothing is copied).
 Compression encode(Compression wanted, int level, std::string_view raw, std::string* stored);
 
 // Decodes `stored` into exactly raw_len bytes; Corruption on any mismatch.

@@ -84,6 +84,13 @@ Status decode_file_header(std::string_view bytes, FileHeader* header) {
 void append_record(std::string* out, RecordType type, uint8_t encoding, std::string_view key,
                    std::string_view meta, std::string_view stored_value, uint64_t raw_len,
                    int64_t timestamp_ns) {
+  append_record_head(out, type, encoding, key, meta, stored_value, raw_len, timestamp_ns);
+  out->append(stored_value);
+}
+
+void append_record_head(std::string* out, RecordType type, uint8_t encoding, std::string_view key,
+                        std::string_view meta, std::string_view stored_value, uint64_t raw_len,
+                        int64_t timestamp_ns) {
   size_t start = out->size();
   out->resize(start + kRecordHeaderSize);
   char* h = out->data() + start;
@@ -102,7 +109,6 @@ void append_record(std::string* out, RecordType type, uint8_t encoding, std::str
   h = out->data() + start;  // append may have moved the buffer
   std::string_view key_and_meta(h + kRecordHeaderSize, key.size() + meta.size());
   put_u64(h + 48, head_hash_of({h, kHeaderHashedBytes}, key_and_meta));
-  out->append(stored_value);
 }
 
 void append_pad(std::string* out, uint64_t length) {

@@ -83,6 +83,11 @@ std::string encode_file_header(const FileHeader& header);
 // file"), NotSupported for a newer format version.
 Status decode_file_header(std::string_view bytes, FileHeader* header);
 
+// Appends a record's header, key and metadata (the checksums cover
+// stored_value, which the caller writes right after).
+void append_record_head(std::string* out, RecordType type, uint8_t encoding, std::string_view key,
+                        std::string_view meta, std::string_view stored_value, uint64_t raw_len,
+                        int64_t timestamp_ns);
 // Appends one whole record (header, key, metadata, value) to *out.
 void append_record(std::string* out, RecordType type, uint8_t encoding, std::string_view key,
                    std::string_view meta, std::string_view stored_value, uint64_t raw_len,

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <ostream>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "codec.h"
@@ -97,19 +98,38 @@ store::EncodedRecord encode_put(const Options& options, std::string_view key, co
   store::EncodedRecord r;
   r.key_hash = format::hash_key(key);
   r.last_used_ns = e.last_used_ns.load(std::memory_order_relaxed);
-  std::string stored;
   Compression used = codec::encode(options.compression, options.compression_level, e.value.view(),
-                                   &stored);
-  format::append_record(&r.bytes, format::RecordType::kPut, static_cast<uint8_t>(used), key,
-                        e.meta, stored, e.value.size(), e.created_ns);
+                                   &r.stored);
+  if (used == Compression::kNone) r.shared = e.value;
+  format::append_record_head(&r.head, format::RecordType::kPut, static_cast<uint8_t>(used), key,
+                             e.meta, r.value(), e.value.size(), e.created_ns);
   return r;
+}
+
+// Runs fn(0..n-1), on several threads when there is enough compression work
+// to pay for them (a first save of a large cache is bound by compression).
+template <typename Fn>
+void parallel_for(size_t n, bool heavy, Fn&& fn) {
+  const size_t threads = std::min<size_t>({std::thread::hardware_concurrency(), 8, n / 16});
+  if (!heavy || threads < 2) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
 }
 
 store::EncodedRecord encode_erase(std::string_view key, int64_t now) {
   store::EncodedRecord r;
   r.key_hash = format::hash_key(key);
   r.erase = true;
-  format::append_record(&r.bytes, format::RecordType::kErase, 0, key, {}, {}, 0, now);
+  format::append_record(&r.head, format::RecordType::kErase, 0, key, {}, {}, 0, now);
   return r;
 }
 
@@ -491,7 +511,7 @@ Status RuntimeCache::serialize(std::string* out) {
       store::EncodedRecord r;
       r.key_hash = slot.key_hash;
       r.last_used_ns = slot.last_used_ns;
-      r.bytes = std::move(record.raw);
+      r.head = std::move(record.raw);
       all.push_back({std::move(record.key), std::move(r)});
     }
   }
@@ -663,14 +683,19 @@ Status RuntimeCache::save(const std::string& path) {
   }
   if (snaps.empty() && touched.empty()) return Status::OK();
   const int64_t now = st.env->now_nanos();
-  size_t put_index = 0;
-  for (const Snap& snap : snaps) {
-    if (snap.erase) {
-      changes.records.push_back(encode_erase(snap.key, now));
+  changes.records.resize(snaps.size());
+  std::vector<std::pair<size_t, size_t>> put_jobs;  // (record, puts index)
+  for (size_t i = 0, p = 0; i < snaps.size(); ++i) {
+    if (snaps[i].erase) {
+      changes.records[i] = encode_erase(snaps[i].key, now);
     } else {
-      changes.records.push_back(encode_put(options_, snap.key, puts[put_index++].second));
+      put_jobs.emplace_back(i, p++);
     }
   }
+  parallel_for(put_jobs.size(), options_.compression != Compression::kNone, [&](size_t j) {
+    auto [record, p] = put_jobs[j];
+    changes.records[record] = encode_put(options_, puts[p].first, puts[p].second);
+  });
 
   store::CommitResult result;
   Status s = store::commit(st.env, target, commit_options(options_), changes, known, &result);
@@ -742,7 +767,7 @@ Status RuntimeCache::save_other(const std::string& target) {
       store::EncodedRecord r;
       r.key_hash = slot.key_hash;
       r.last_used_ns = slot.last_used_ns;
-      r.bytes = std::move(record.raw);
+      r.head = std::move(record.raw);
       changes.records.push_back(std::move(r));
     }
   }

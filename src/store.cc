@@ -450,9 +450,12 @@ Status read_record(File& file, uint64_t offset, uint64_t length, const Limits& l
                    ReadMode mode, Record* record) {
   const std::string& path = file.path();
   auto damaged = [&](const std::string& why) { return Status::Corruption(at(path, offset) + ": " + why); };
-  std::string head;
-  Status s = read_exact(file, offset, kRecordHeaderSize, &head);
+  // With the length known (from an index) the record is read in one go.
+  auto buffer = std::make_shared<std::string>();
+  const bool whole = length >= kRecordHeaderSize && mode != ReadMode::kHeaderOnly;
+  Status s = read_exact(file, offset, whole ? length : kRecordHeaderSize, buffer.get());
   if (!s.ok()) return s;
+  std::string_view head = std::string_view(*buffer).substr(0, kRecordHeaderSize);
   s = format::decode_record_header(head, &record->header);
   if (!s.ok()) return s.with_context(at(path, offset));
   const RecordHeader& h = record->header;
@@ -469,10 +472,14 @@ Status read_record(File& file, uint64_t offset, uint64_t length, const Limits& l
     record->meta = key_meta.substr(h.key_len);
     return Status::OK();
   }
-  // Read the whole record at once; a raw value is then handed out in place.
-  auto buffer = std::make_shared<std::string>();
-  s = read_exact(file, offset, h.record_length(), buffer.get());
-  if (!s.ok()) return s;
+  // A raw value is handed out in place, inside the record's buffer.
+  if (!whole) {
+    std::string rest;
+    s = read_exact(file, offset + kRecordHeaderSize, h.record_length() - kRecordHeaderSize, &rest);
+    if (!s.ok()) return s;
+    buffer->append(rest);
+    head = std::string_view(*buffer).substr(0, kRecordHeaderSize);
+  }
   std::string_view all(*buffer);
   std::string_view key_meta = all.substr(kRecordHeaderSize, h.key_len + h.meta_len);
   if (!format::head_hash_matches(head, key_meta)) return damaged("header checksum mismatch");
@@ -595,8 +602,9 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
           for (const EncodedRecord& r : changes.records) {
             uint64_t pos = appender->position();
             result->offsets.push_back(pos);
-            if (!r.erase) slots->push_back({r.key_hash, pos, r.bytes.size(), r.last_used_ns});
-            Status as = appender->append(r.bytes);
+            if (!r.erase) slots->push_back({r.key_hash, pos, r.size(), r.last_used_ns});
+            Status as = appender->append(r.head);
+            if (as.ok()) as = appender->append(r.value());
             if (!as.ok()) return as;
           }
           return Status::OK();
@@ -640,8 +648,9 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
   for (const EncodedRecord& r : changes.records) {
     uint64_t pos = appender.position();
     result->offsets.push_back(pos);
-    delta.push_back({r.key_hash, r.erase ? 0 : pos, r.erase ? 0 : r.bytes.size(), r.last_used_ns});
-    s = appender.append(r.bytes);
+    delta.push_back({r.key_hash, r.erase ? 0 : pos, r.erase ? 0 : r.size(), r.last_used_ns});
+    s = appender.append(r.head);
+    if (s.ok()) s = appender.append(r.value());
     if (!s.ok()) break;
   }
 
@@ -730,8 +739,9 @@ std::string build_image(Env* env, const std::vector<EncodedRecord>& records) {
   std::vector<Slot> slots;
   for (const EncodedRecord& r : records) {
     if (r.erase) continue;
-    slots.push_back({r.key_hash, image.size(), r.bytes.size(), r.last_used_ns});
-    image += r.bytes;
+    slots.push_back({r.key_hash, image.size(), r.size(), r.last_used_ns});
+    image += r.head;
+    image += r.value();
   }
   slots = apply_slots({}, std::move(slots));
   IndexInfo info;

@@ -75,7 +75,11 @@ struct EncodedRecord {
   uint64_t key_hash = 0;
   bool erase = false;
   int64_t last_used_ns = 0;
-  std::string bytes;  // a whole record (format::append_record)
+  std::string head;    // header, key and metadata; or a whole record copied as stored
+  std::string stored;  // the value, when encoding made new bytes
+  Bytes shared;        // the value, when stored as given (not copied)
+  std::string_view value() const { return shared.size() ? shared.view() : std::string_view(stored); }
+  uint64_t size() const { return head.size() + value().size(); }
 };
 struct Touch {
   uint64_t key_hash = 0;
