@@ -43,7 +43,7 @@ uint64_t hash_key(std::string_view key) { return XXH3_64bits(key.data(), key.siz
 uint64_t hash_bytes(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
 // File header: magic[8] version:u32 header_size:u32 file_id:u64 created_ns:i64
-// reserved[24] (zero) checksum:u64 (xxh3 of the first 56 bytes).
+// image_length:u64 (serialized images only, else 0) reserved[16] (zero) checksum:u64 (xxh3 of the first 56 bytes).
 std::string encode_file_header(const FileHeader& header) {
   std::string out(kFileHeaderSize, '\0');
   std::memcpy(out.data(), kFileMagic, 8);
@@ -51,6 +51,7 @@ std::string encode_file_header(const FileHeader& header) {
   put_u32(out.data() + 12, static_cast<uint32_t>(kFileHeaderSize));
   put_u64(out.data() + 16, header.file_id);
   put_u64(out.data() + 24, static_cast<uint64_t>(header.created_ns));
+  put_u64(out.data() + 32, header.image_length);
   put_u64(out.data() + 56, XXH3_64bits(out.data(), 56));
   return out;
 }
@@ -75,6 +76,7 @@ Status decode_file_header(std::string_view bytes, FileHeader* header) {
   }
   header->file_id = get_u64(bytes.data() + 16);
   header->created_ns = static_cast<int64_t>(get_u64(bytes.data() + 24));
+  header->image_length = get_u64(bytes.data() + 32);
   return Status::OK();
 }
 

@@ -37,6 +37,7 @@ struct FileHeader {
   uint32_t version = kFormatVersion;
   uint64_t file_id = 0;     // random; a compaction writes a new file with a new id
   int64_t created_ns = 0;   // when this file (generation) was written
+  uint64_t image_length = 0;  // serialize() images: their total length; 0 in files
 };
 
 struct RecordHeader {

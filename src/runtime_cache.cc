@@ -245,7 +245,7 @@ bool RuntimeCache::autosave_now() noexcept {
 
 // --- entries --------------------------------------------------------------------
 
-Status RuntimeCache::get(std::string_view key, Bytes* value) {
+Status RuntimeCache::get(std::string_view key, Bytes* value, std::string* metadata) {
   State& st = *state_;
   std::shared_ptr<const store::View> view;
   format::Slot slot;
@@ -257,8 +257,9 @@ Status RuntimeCache::get(std::string_view key, Bytes* value) {
         st.misses.fetch_add(1, std::memory_order_relaxed);
         return Status::NotFound();
       }
-      const_cast<Entry&>(e).last_used_ns.store(st.env->now_nanos(), std::memory_order_relaxed);
+      it->second.last_used_ns.store(st.env->now_nanos(), std::memory_order_relaxed);
       *value = e.value;
+      if (metadata) *metadata = e.meta;
       st.hits.fetch_add(1, std::memory_order_relaxed);
       return Status::OK();
     }
@@ -284,7 +285,7 @@ Status RuntimeCache::get(std::string_view key, Bytes* value) {
   if (!inserted) {
     // Another thread put, erased or read it meanwhile; its state wins.
     lock.unlock();
-    return get(key, value);
+    return get(key, value, metadata);
   }
   if (!s.ok()) {
     e.erased = e.hidden = true;
@@ -300,6 +301,7 @@ Status RuntimeCache::get(std::string_view key, Bytes* value) {
   e.persisted_last_used_ns = slot.last_used_ns;
   e.last_used_ns.store(st.env->now_nanos(), std::memory_order_relaxed);
   *value = e.value;
+  if (metadata) *metadata = e.meta;
   st.hits.fetch_add(1, std::memory_order_relaxed);
   st.bytes_loaded.fetch_add(slot.length, std::memory_order_relaxed);
   return Status::OK();
@@ -528,6 +530,16 @@ Status RuntimeCache::deserialize(std::string_view bytes) {
   if (bytes.empty()) return Status::OK();
   State& st = *state_;
   const std::string name = "serialized cache";
+  format::FileHeader header;
+  Status hs = format::decode_file_header(bytes.substr(0, format::kFileHeaderSize), &header);
+  if (!hs.ok()) return hs.with_context(name);
+  if (header.image_length != 0) {
+    if (bytes.size() < header.image_length) {
+      return Status::Corruption(name + ": truncated (" + std::to_string(bytes.size()) + " of " +
+                                std::to_string(header.image_length) + " bytes)");
+    }
+    bytes = bytes.substr(0, header.image_length);  // bytes after the image are not part of it
+  }
   std::shared_ptr<const store::View> view;
   Status s = store::read_view(store::memory_file(name, std::string(bytes)), st.limits, nullptr,
                               &view);
@@ -578,7 +590,25 @@ Status RuntimeCache::save_to_stream(std::ostream& stream, size_t* bytes_written)
 
 Status RuntimeCache::load_from_stream(std::istream& stream, size_t* bytes_read) {
   if (bytes_read) *bytes_read = 0;
-  std::string bytes((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+  // Read the header first: an image says how long it is, so exactly one image
+  // is consumed; anything else is read to the end of the stream.
+  std::string bytes(format::kFileHeaderSize, '\0');
+  stream.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(stream.gcount()));
+  format::FileHeader header;
+  if (bytes.size() == format::kFileHeaderSize && format::decode_file_header(bytes, &header).ok() &&
+      header.image_length > bytes.size()) {
+    // In chunks, so a damaged length cannot make us allocate more than the
+    // stream really holds.
+    std::string chunk;
+    while (bytes.size() < header.image_length && stream) {
+      chunk.resize(std::min<uint64_t>(header.image_length - bytes.size(), 1u << 20));
+      stream.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      bytes.append(chunk, 0, static_cast<size_t>(stream.gcount()));
+    }
+  } else if (stream) {
+    bytes.append(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
+  }
   if (stream.bad()) return Status::IOError("stream: read failed");
   Status s = deserialize(bytes);
   if (s.ok() && bytes_read) *bytes_read = bytes.size();

@@ -751,6 +751,13 @@ std::string build_image(Env* env, const std::vector<EncodedRecord>& records) {
   if (pad) format::append_pad(&image, pad);
   std::string value = format::encode_index_value(info, slots, image.size());
   format::append_record(&image, RecordType::kIndex, 0, {}, {}, value, value.size(), info.saved_ns);
+  // The image says how long it is, so that a reader of a stream can stop at
+  // its end (and ignore what a longer earlier image left behind it).
+  format::FileHeader header;
+  Status ignored = format::decode_file_header(image, &header);
+  (void)ignored;
+  header.image_length = image.size();
+  image.replace(0, format::kFileHeaderSize, format::encode_file_header(header));
   return image;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rtcache/bytes.h"
+#include "rtcache/engine.h"
 #include "rtcache/env.h"
 #include "rtcache/log.h"
 #include "rtcache/maintenance.h"

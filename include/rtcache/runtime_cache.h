@@ -118,7 +118,8 @@ class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
   // OK and *value set on a hit. NotFound on a miss. A record that fails its
   // checksum is dropped from the cache, logged, and reported as Corruption (a
   // caller treating any non-OK as a miss is correct). Updates last-use time.
-  Status get(std::string_view key, Bytes* value);
+  // `metadata`, when given, receives the entry's metadata string.
+  Status get(std::string_view key, Bytes* value, std::string* metadata = nullptr);
   bool contains(std::string_view key);
 
   // Inserts or replaces. The value is kept in memory until saved.

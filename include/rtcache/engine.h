@@ -1,0 +1,178 @@
+// rtcache::Engine -- a module of CUDA C++ kernels compiled at run time with
+// NVRTC, through a RuntimeCache.
+//
+// An Engine holds CUDA C++ source and compile options. kernel("softmax<float,256>")
+// returns the compiled binary (CUBIN for a real architecture such as sm_90,
+// PTX for a virtual one such as compute_90): from the runtime cache when it
+// is there, else compiled by NVRTC and put into the cache. NVRTC is loaded
+// (dlopen) on the first miss only, so a warm process never pays for loading
+// it; it is found through EngineConfig::nvrtc_library, RTCACHE_NVRTC,
+// $CUDA_HOME/lib64 or /usr/local/cuda/lib64, in that order.
+//
+// The cache key covers everything that makes the binary what it is: the
+// source, extra headers, the name expression, the compile options, the target
+// architecture, the identity of the NVRTC library (path, size and
+// modification time, so a toolkit update misses) and rtcache's format
+// version. The entry's metadata records them in words, for `rtcache ls`.
+//
+// Runtime settings (which cache an engine uses) follow the system rtcache
+// reimplements:
+//   - none: a private in-memory cache (nothing persists);
+//   - a path: an engine-implicit handle, shared with every other engine on
+//     that path in this process (RuntimeCache::implicit_for), loaded at once,
+//     saved when the engine lets go of it (settings swap, destruction) and at
+//     process exit;
+//   - a shared handle: the owner of the handle decides when it is saved.
+// The default (RuntimeSettings::from_environment) is the default cache path,
+// or none when RTCACHE_DISABLE=1.
+//
+// Thread safety: all member functions may be called from many threads.
+// Concurrent kernel() calls for the same kernel compile it once; the others
+// wait for that compile.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "rtcache/bytes.h"
+#include "rtcache/runtime_cache.h"
+#include "rtcache/status.h"
+
+namespace rtcache {
+
+// Which cache an engine uses. Equality compares paths by value and shared
+// handles by identity (two handles on one path are different settings).
+class RuntimeSettings {
+ public:
+  static RuntimeSettings none() { return RuntimeSettings(); }
+  static RuntimeSettings path(std::string path) {
+    RuntimeSettings s;
+    s.target_ = std::move(path);
+    return s;
+  }
+  static RuntimeSettings shared(std::shared_ptr<RuntimeCache> cache) {
+    RuntimeSettings s;
+    s.target_ = std::move(cache);
+    return s;
+  }
+  // default_cache_path(), or none when RTCACHE_DISABLE=1 or no location works.
+  static RuntimeSettings from_environment();
+
+  bool is_none() const { return std::holds_alternative<std::monostate>(target_); }
+  bool is_path() const { return std::holds_alternative<std::string>(target_); }
+  bool is_shared() const { return std::holds_alternative<std::shared_ptr<RuntimeCache>>(target_); }
+  const std::string& cache_path() const { return std::get<std::string>(target_); }
+  const std::shared_ptr<RuntimeCache>& shared_cache() const {
+    return std::get<std::shared_ptr<RuntimeCache>>(target_);
+  }
+  friend bool operator==(const RuntimeSettings& a, const RuntimeSettings& b) {
+    return a.target_ == b.target_;  // shared_ptr compares by identity
+  }
+
+ private:
+  std::variant<std::monostate, std::string, std::shared_ptr<RuntimeCache>> target_;
+};
+
+struct EngineConfig {
+  std::string name = "module";  // names the module in logs, errors and metadata
+  std::string source;           // CUDA C++ source
+  // Extra headers the source #includes, as (name, contents); contents are part
+  // of the key. Headers found through -I paths are identified by path only.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::string> options;  // NVRTC options, e.g. "-std=c++17", "-DTILE=64"
+  std::string arch = "sm_90";        // sm_XX: CUBIN; compute_XX: PTX
+  std::string nvrtc_library;         // "" searches as described above
+};
+
+// A compiled kernel.
+struct Kernel {
+  Bytes binary;              // CUBIN or PTX (PTX is NUL-terminated text)
+  std::string lowered_name;  // the mangled name to look the function up by
+  bool from_cache = false;   // false when this call compiled it
+  double compile_ms = 0;     // NVRTC time when compiled here
+  std::string key;           // the cache key
+};
+
+struct EngineStats {
+  uint64_t hits = 0;      // kernels served by the runtime cache
+  uint64_t compiles = 0;  // NVRTC compilations (successful or not)
+  uint64_t compile_failures = 0;
+  double compile_ms = 0;  // total NVRTC time
+};
+
+class Engine {
+ public:
+  // Uses RuntimeSettings::from_environment().
+  explicit Engine(EngineConfig config);
+  Engine(EngineConfig config, RuntimeSettings settings);
+  ~Engine();  // saves an implicit handle it holds (failures are logged)
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // The binary for one kernel, by NVRTC name expression ("scale<float>",
+  // "vector_add"). A compile error returns InvalidArgument with NVRTC's log,
+  // and nothing is cached. Without NVRTC a miss returns NotSupported saying
+  // why; hits still work.
+  Status kernel(std::string_view name_expression, Kernel* out);
+
+  // The key kernel() uses for a name expression (computed without NVRTC).
+  std::string key_for(std::string_view name_expression) const;
+
+  // Applies the swap rules described at the top of this header. Setting a
+  // path loads that cache at once; swapping away from an implicit handle saves
+  // it now (a failure is a warning).
+  void set_runtime_settings(RuntimeSettings settings);
+  RuntimeSettings runtime_settings() const;
+  // The handle in use (a private in-memory one when the settings are none).
+  std::shared_ptr<RuntimeCache> runtime_cache() const;
+
+  const EngineConfig& config() const { return config_; }
+  EngineStats stats() const;
+
+  struct Impl;
+
+ private:
+  EngineConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The shared, scoped cache (the original's `with runtime_cache(...)`): one
+// handle with autosave off, loaded from `target`, attached to every engine.
+// On destruction each engine gets its previous settings back, then the handle
+// is saved once to the target; a failure there is logged, never thrown.
+class ScopedRuntimeCache {
+ public:
+  // Target: a path, "" (memory only), or a stream read once now (from its
+  // position) and written once, whole, at that same position on destruction.
+  static Status open(std::vector<Engine*> engines, const std::string& path, bool autosave,
+                     std::unique_ptr<ScopedRuntimeCache>* out);
+  static Status open(std::vector<Engine*> engines, std::iostream& stream, bool autosave,
+                     std::unique_ptr<ScopedRuntimeCache>* out);
+  ~ScopedRuntimeCache();
+  ScopedRuntimeCache(const ScopedRuntimeCache&) = delete;
+  ScopedRuntimeCache& operator=(const ScopedRuntimeCache&) = delete;
+
+  const std::shared_ptr<RuntimeCache>& cache() const { return cache_; }
+  // Restores the engines and saves now instead of at destruction; returns the
+  // save's status. Destruction afterwards does nothing more.
+  Status close();
+
+ private:
+  ScopedRuntimeCache() = default;
+  std::vector<std::pair<Engine*, RuntimeSettings>> previous_;
+  std::shared_ptr<RuntimeCache> cache_;
+  std::string path_;
+  std::iostream* stream_ = nullptr;
+  std::streamoff stream_start_ = -1;
+  bool autosave_ = true;
+  bool closed_ = false;
+};
+
+}  // namespace rtcache
