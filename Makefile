@@ -6,7 +6,7 @@ JOBS      ?= $(shell nproc)
 CMAKE     ?= cmake
 CTEST_ARGS ?=
 DEB_PACKAGES := g++ cmake make pkg-config libzstd-dev libxxhash-dev libgtest-dev libgmock-dev \
-                libbenchmark-dev ninja-build
+                libbenchmark-dev ninja-build libcli11-dev nlohmann-json3-dev
 
 .PHONY: all deps configure build test demo bench asan tsan test-sanitizers format clean
 
@@ -33,9 +33,16 @@ build: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow $(CTEST_ARGS)
 
+# The main job: the same program twice, as two processes. The first starts
+# from an empty cache and compiles every kernel; the second finds them all.
+DEMO_CACHE ?= $(BUILD)/demo/kernels.rtc
 demo: build
-	@echo "The cold-versus-warm NVRTC demo is coming with the JIT engine."
-	@echo "Meanwhile: $(BUILD)/tests/ holds the test programs; see README.md."
+	@rm -f $(DEMO_CACHE) $(DEMO_CACHE).lock
+	@echo "=== run 1: cold (empty cache) ==="
+	$(BUILD)/rtcache-demo --cache $(DEMO_CACHE)
+	@echo
+	@echo "=== run 2: warm (a new process) ==="
+	$(BUILD)/rtcache-demo --cache $(DEMO_CACHE)
 
 bench: build
 	bash bench/run.sh $(BUILD)

@@ -204,7 +204,7 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
     if (!cache->get(k, &out->binary, &metadata).ok()) return false;
     out->lowered_name = field(metadata, "lowered");
     out->from_cache = true;
-    out->compile_ms = 0;
+    out->compile_ms = std::strtod(field(metadata, "compile_ms").c_str(), nullptr);
     out->key = k;
     impl.hits.fetch_add(1, std::memory_order_relaxed);
     return !out->lowered_name.empty();
@@ -259,7 +259,8 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
       std::string metadata = "kernel=" + std::string(name_expression) +
                              "; lowered=" + output.lowered_name + "; module=" + config_.name +
                              "; arch=" + config_.arch + "; nvrtc=" + output.version +
-                             "; options=" + options + "; compiler=" + impl.compiler_id;
+                             "; options=" + options + "; compile_ms=" +
+                             std::to_string(us / 1000.0) + "; compiler=" + impl.compiler_id;
       result.binary = Bytes(std::move(output.binary));
       result.lowered_name = output.lowered_name;
       result.from_cache = false;

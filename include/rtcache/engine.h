@@ -96,7 +96,8 @@ struct Kernel {
   Bytes binary;              // CUBIN or PTX (PTX is NUL-terminated text)
   std::string lowered_name;  // the mangled name to look the function up by
   bool from_cache = false;   // false when this call compiled it
-  double compile_ms = 0;     // NVRTC time when compiled here
+  double compile_ms = 0;     // NVRTC time: of this call's compile, or, for a hit, of the
+                             // compile that made the entry (recorded in its metadata)
   std::string key;           // the cache key
 };
 
