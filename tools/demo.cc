@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "rtcache/cuda.h"
 #include "rtcache/rtcache.h"
 
 #ifndef RTCACHE_KERNEL_DIR
@@ -95,6 +96,7 @@ struct Row {
   double this_run_ms = 0;
   size_t bytes = 0;
   std::string error;
+  rtcache::Kernel kernel;
 };
 
 class Progress {
@@ -123,9 +125,10 @@ class Progress {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: rtcache-demo [--cache PATH] [--arch ARCH] [--kernels DIR] [--jobs N]\n"
+               "usage: rtcache-demo [--cache PATH] [--arch ARCH] [--kernels DIR] [--jobs N] [--load]\n"
                "Compiles %zu bundled kernels through the runtime cache at PATH\n"
-               "(default: the default cache location) and prints what each cost.\n",
+               "(default: the default cache location) and prints what each cost.\n"
+               "--load also loads every kernel onto the GPU (needs a CUDA driver).\n",
                std::size(kKernels));
   return 2;
 }
@@ -135,12 +138,14 @@ int usage() {
 int main(int argc, char** argv) {
   std::string cache_path, arch = "sm_90", kernel_dir = RTCACHE_KERNEL_DIR;
   unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  bool load_on_gpu = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (arg == "--cache") cache_path = value();
     else if (arg == "--arch") arch = value();
     else if (arg == "--kernels") kernel_dir = value();
+    else if (arg == "--load") load_on_gpu = true;
     else if (arg == "--jobs") jobs = static_cast<unsigned>(std::max(1, std::atoi(value().c_str())));
     else return usage();
   }
@@ -193,6 +198,7 @@ int main(int argc, char** argv) {
       row.from_cache = kernel.from_cache;
       row.cold_ms = kernel.compile_ms;
       row.bytes = kernel.binary.size();
+      row.kernel = kernel;
       progress.done(row);
     }
   };
@@ -231,6 +237,31 @@ int main(int argc, char** argv) {
   std::printf("process start to all kernels ready: %.1f ms (of which %.1f ms setting up engines "
               "and opening the cache)\n",
               ready_ms, setup_ms);
+  if (load_on_gpu) {
+    rtcache::CudaDriver* driver = nullptr;
+    rtcache::Status s = rtcache::CudaDriver::get(&driver);
+    if (!s.ok()) {
+      std::printf("GPU: %s\n", s.to_string().c_str());
+      failed = std::max<size_t>(failed, 1);
+    } else {
+      auto start = Clock::now();
+      size_t loaded = 0;
+      for (const Row& row : rows) {
+        rtcache::CudaFunction fn;
+        if (!row.ok) continue;
+        s = driver->load(row.kernel, &fn);
+        if (s.ok()) {
+          ++loaded;
+        } else {
+          std::printf("GPU: %s\n", s.to_string().c_str());
+          ++failed;
+        }
+      }
+      std::printf("GPU: loaded %zu kernels onto %s (%s) in %.1f ms\n", loaded,
+                  driver->device_name().c_str(), driver->device_arch().c_str(),
+                  std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+  }
   engines.clear();  // each engine saves the shared implicit handle as it lets go of it
   std::error_code ec;
   auto size = std::filesystem::file_size(cache_path, ec);
