@@ -31,17 +31,9 @@ Registry& registry() {
 }
 
 void save_all_at_exit() {
-  std::vector<std::shared_ptr<RuntimeCache>> live;
-  {
-    std::lock_guard<std::mutex> lock(registry().mu);
-    const pid_t self = getpid();
-    for (auto& [token, reg] : registry().entries) {
-      if (reg.pid != self) continue;  // inherited across fork
-      if (auto handle = reg.handle.lock()) live.push_back(std::move(handle));
-    }
-  }
   // Saved outside the registry lock: a save may drop the last reference to a
   // handle, whose destructor then unregisters itself.
+  std::vector<std::shared_ptr<RuntimeCache>> live = live_handles();
   for (auto& handle : live) handle->autosave_now();
   live.clear();
 }
@@ -52,6 +44,17 @@ void prepare_fork() { registry().mu.lock(); }
 void after_fork() { registry().mu.unlock(); }
 
 }  // namespace
+
+std::vector<std::shared_ptr<RuntimeCache>> live_handles() {
+  std::vector<std::shared_ptr<RuntimeCache>> live;
+  std::lock_guard<std::mutex> lock(registry().mu);
+  const pid_t self = getpid();
+  for (auto& [token, reg] : registry().entries) {
+    if (reg.pid != self) continue;  // inherited across fork
+    if (auto handle = reg.handle.lock()) live.push_back(std::move(handle));
+  }
+  return live;
+}
 
 uint64_t add(std::weak_ptr<RuntimeCache> handle) {
   Registry& r = registry();

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace rtcache {
 
@@ -22,6 +23,8 @@ namespace exit_registry {
 uint64_t add(std::weak_ptr<RuntimeCache> handle);
 void remove(uint64_t token);
 size_t size();
+// Live handles registered by this process (not inherited across fork).
+std::vector<std::shared_ptr<RuntimeCache>> live_handles();
 
 }  // namespace exit_registry
 }  // namespace rtcache

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <istream>
 #include <iterator>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "checkpoint.h"
 #include "codec.h"
 #include "exit_registry.h"
 #include "format.h"
@@ -58,6 +60,8 @@ struct Entry {
 store::CommitOptions commit_options(const Options& o) {
   store::CommitOptions c;
   c.limits.max_value_bytes = o.max_value_bytes;
+  c.limits.trust_others = o.trust_others;
+  c.max_bytes = o.max_bytes;
   c.file_mode = o.file_mode;
   c.dir_mode = o.dir_mode;
   c.lock_timeout = o.lock_timeout;
@@ -83,7 +87,7 @@ struct RuntimeCache::State {
   std::mutex token_mu;
 
   std::atomic<uint64_t> hits{0}, misses{0}, puts{0}, erases{0}, bytes_loaded{0}, bytes_saved{0},
-      saves{0}, save_failures{0}, compactions{0}, damaged{0};
+      saves{0}, save_failures{0}, compactions{0}, damaged{0}, evictions{0};
 
   // Whether `key` is live in the view (a hash match; the key is checked on read).
   bool in_view(std::string_view key) const {
@@ -141,13 +145,29 @@ RuntimeCache::RuntimeCache(Options options)
     : options_(std::move(options)), owner_pid_(getpid()), state_(std::make_unique<State>()) {
   state_->env = options_.env ? options_.env : Env::default_env();
   state_->limits.max_value_bytes = options_.max_value_bytes;
+  state_->limits.trust_others = options_.trust_others;
+  if (options_.max_bytes == 0) {
+    if (const char* budget = std::getenv("RTCACHE_MAX_SIZE"); budget && *budget) {
+      if (!parse_byte_size(budget, &options_.max_bytes)) {
+        log(LogLevel::kWarning, std::string("RTCACHE_MAX_SIZE=") + budget +
+                                    " is not a size (e.g. 512M); no budget applied");
+      }
+    }
+  }
 }
 
 std::shared_ptr<RuntimeCache> RuntimeCache::create(Options options) {
   bool autosave = options.autosave_on_del;
   std::shared_ptr<RuntimeCache> cache(new RuntimeCache(std::move(options)));
   if (autosave) cache->set_autosave_on_del(true);
+  cache->start_checkpoints();
   return cache;
+}
+
+void RuntimeCache::start_checkpoints() {
+  if (options_.checkpoint_interval.count() > 0 && !options_.path.empty()) {
+    checkpoint_token_ = checkpoint::add(weak_from_this(), options_.checkpoint_interval);
+  }
 }
 
 Status RuntimeCache::open(Options options, std::shared_ptr<RuntimeCache>* cache) {
@@ -191,10 +211,12 @@ std::shared_ptr<RuntimeCache> RuntimeCache::clone() const {
   }
   copy->options_.autosave_on_del = options_.autosave_on_del;
   if (autosave_.load()) copy->set_autosave_on_del(true);
+  copy->start_checkpoints();
   return copy;
 }
 
 RuntimeCache::~RuntimeCache() {
+  if (checkpoint_token_ != 0) checkpoint::remove(checkpoint_token_);
   autosave_now();
   unregister_exit_hook();
 }
@@ -372,6 +394,14 @@ void RuntimeCache::reset() {
   for (const std::string& key : keys) erase(key);
 }
 
+bool RuntimeCache::has_unsaved_changes() const {
+  std::shared_lock lock(state_->mu);
+  for (const auto& [key, e] : state_->overlay) {
+    if (e.dirty) return true;
+  }
+  return false;
+}
+
 size_t RuntimeCache::size() const {
   std::shared_lock lock(state_->mu);
   size_t count = state_->view ? state_->view->slots.size() : 0;
@@ -396,6 +426,7 @@ CacheStats RuntimeCache::stats() const {
   s.save_failures = st.save_failures.load();
   s.compactions = st.compactions.load();
   s.damaged_records = st.damaged.load();
+  s.evictions = st.evictions.load();
   std::shared_lock lock(st.mu);
   s.entries = st.view ? st.view->slots.size() : 0;
   s.live_bytes = st.view ? st.view->live_bytes : 0;
@@ -727,12 +758,22 @@ Status RuntimeCache::save(const std::string& path) {
     changes.records[record] = encode_put(options_, puts[p].first, puts[p].second);
   });
 
+  store::CommitOptions commit = commit_options(options_);
+  if (commit.max_bytes > 0) {
+    // Entries this process has used or added are evicted last.
+    std::shared_lock lock(st.mu);
+    for (const auto& [key, e] : st.overlay) {
+      if (!e.erased) commit.in_use.push_back(format::hash_key(key));
+    }
+    std::sort(commit.in_use.begin(), commit.in_use.end());
+  }
   store::CommitResult result;
-  Status s = store::commit(st.env, target, commit_options(options_), changes, known, &result);
+  Status s = store::commit(st.env, target, commit, changes, known, &result);
   if (!s.ok()) {
     st.save_failures.fetch_add(1, std::memory_order_relaxed);
     return s;
   }
+  st.evictions.fetch_add(result.evicted.size(), std::memory_order_relaxed);
   if (!result.compaction_status.ok()) {
     log(LogLevel::kWarning, "compaction failed (will retry): " + result.compaction_status.message());
   }

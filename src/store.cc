@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <unistd.h>
+#include <cstdio>
 
 #include "codec.h"
 
@@ -405,7 +407,46 @@ Status compact_file_impl(Env* env, const std::string& path, const CommitOptions&
   return Status::OK();
 }
 
+// The key of an encoded record (its header, then the key bytes).
+std::string_view key_of(const EncodedRecord& r) {
+  RecordHeader h;
+  if (!format::decode_record_header(r.head, &h).ok()) return {};
+  return std::string_view(r.head).substr(kRecordHeaderSize, h.key_len);
+}
+
+bool in_use(const CommitOptions& options, uint64_t key_hash) {
+  return std::binary_search(options.in_use.begin(), options.in_use.end(), key_hash);
+}
+
+// Orders eviction candidates: entries this process does not use first, then
+// least recently used first.
+template <typename Item, typename HashOf, typename LastUsedOf>
+void order_for_eviction(std::vector<Item>* items, const CommitOptions& options, HashOf hash_of,
+                        LastUsedOf last_used_of) {
+  std::stable_sort(items->begin(), items->end(), [&](const Item& a, const Item& b) {
+    bool ua = in_use(options, hash_of(a)), ub = in_use(options, hash_of(b));
+    if (ua != ub) return !ua;
+    return last_used_of(a) < last_used_of(b);
+  });
+}
+
 }  // namespace
+
+Status check_trust(const std::string& path, const FileInfo& info, const Limits& limits) {
+  if (limits.trust_others || !info.is_regular) return Status::OK();
+  if (info.owner_uid != static_cast<uint32_t>(::geteuid())) {
+    return Status::PermissionDenied(path + ": owned by another user (uid " +
+                                    std::to_string(info.owner_uid) +
+                                    "); not trusted (see Options::trust_others)");
+  }
+  if (info.mode & 0022) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", info.mode & 07777);
+    return Status::PermissionDenied(path + ": writable by group or others (mode " + mode +
+                                    "); not trusted (see Options::trust_others)");
+  }
+  return Status::OK();
+}
 
 const Slot* View::find(uint64_t key_hash) const {
   auto it = std::lower_bound(slots.begin(), slots.end(), key_hash,
@@ -565,11 +606,57 @@ Status open_view(Env* env, const std::string& path, const Limits& limits,
     return Status::OK();
   }
   if (!info.is_regular) return Status::Corruption(path + ": not a regular file");
+  s = check_trust(path, info, limits);
+  if (!s.ok()) return s;
   std::unique_ptr<File> file;
   s = env->open_read(path, &file);
   if (!s.ok()) return s;
   return read_view(std::shared_ptr<File>(std::move(file)), limits, previous, out);
 }
+
+namespace {
+
+// Appends ERASE records for least recently used entries until the live bytes
+// after this save fit options.max_bytes.
+Status evict_over_budget(const CommitOptions& options, const View& current, const Changes& changes,
+                         uint64_t start, Appender* appender, std::vector<Slot>* delta,
+                         CommitResult* result, Env* env) {
+  std::vector<Slot> after = apply_slots(current.slots, *delta);
+  uint64_t live = sum_lengths(after);
+  if (live <= options.max_bytes) return Status::OK();
+  order_for_eviction(
+      &after, options, [](const Slot& s) { return s.key_hash; },
+      [](const Slot& s) { return s.last_used_ns; });
+  const int64_t now = env->now_nanos();
+  for (const Slot& victim : after) {
+    if (live <= options.max_bytes) break;
+    std::string key;
+    if (victim.offset >= start) {
+      // Written by this very save: its key is in the changes.
+      for (size_t i = 0; i < result->offsets.size(); ++i) {
+        if (result->offsets[i] == victim.offset) key = key_of(changes.records[i]);
+      }
+    } else {
+      Record record;
+      if (!read_record(*current.file, victim.offset, victim.length, options.limits,
+                       ReadMode::kHeaderOnly, &record)
+               .ok()) {
+        continue;
+      }
+      key = std::move(record.key);
+    }
+    std::string erase;
+    format::append_record(&erase, RecordType::kErase, 0, key, {}, {}, 0, now);
+    Status s = appender->append(erase);
+    if (!s.ok()) return s;
+    delta->push_back({victim.key_hash, 0, 0, now});
+    live -= victim.length;
+    result->evicted.push_back(victim.key_hash);
+  }
+  return Status::OK();
+}
+
+}  // namespace
 
 Status commit(Env* env, const std::string& path, const CommitOptions& options,
               const Changes& changes, const std::shared_ptr<const View>& known,
@@ -588,6 +675,10 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
     return Status::PermissionDenied(path + ": is a symbolic link; refusing to write through it");
   }
   if (s.ok() && !info.is_regular) return Status::Corruption(path + ": not a regular file");
+  if (s.ok()) {
+    s = check_trust(path, info, options.limits);
+    if (!s.ok()) return s;
+  }
 
   if (s.is_not_found() || info.size == 0) {
     // A new file: written whole to a temp file and renamed into place.
@@ -595,13 +686,35 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
       result->view = nullptr;
       return Status::OK();
     }
+    // Over the size budget already: leave out the least recently used.
+    std::vector<bool> skip(changes.records.size(), false);
+    if (options.max_bytes > 0) {
+      std::vector<size_t> order;
+      uint64_t live = 0;
+      for (size_t i = 0; i < changes.records.size(); ++i) {
+        if (changes.records[i].erase) continue;
+        order.push_back(i);
+        live += changes.records[i].size();
+      }
+      order_for_eviction(
+          &order, options, [&](size_t i) { return changes.records[i].key_hash; },
+          [&](size_t i) { return changes.records[i].last_used_ns; });
+      for (size_t i : order) {
+        if (live <= options.max_bytes) break;
+        skip[i] = true;
+        live -= changes.records[i].size();
+        result->evicted.push_back(changes.records[i].key_hash);
+      }
+    }
     NewFile nf;
     s = write_new_file(
         env, path, options, 1,
         [&](Appender* appender, std::vector<Slot>* slots) {
-          for (const EncodedRecord& r : changes.records) {
+          for (size_t i = 0; i < changes.records.size(); ++i) {
+            const EncodedRecord& r = changes.records[i];
             uint64_t pos = appender->position();
             result->offsets.push_back(pos);
+            if (skip[i]) continue;
             if (!r.erase) slots->push_back({r.key_hash, pos, r.size(), r.last_used_ns});
             Status as = appender->append(r.head);
             if (as.ok()) as = appender->append(r.value());
@@ -654,6 +767,8 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
     if (!s.ok()) break;
   }
 
+  if (s.ok() && options.max_bytes > 0) s = evict_over_budget(options, *current, changes, start,
+                                                             &appender, &delta, result, env);
   std::vector<Slot> slots = apply_slots(current->slots, delta);
   IndexInfo info_out;
   const IndexInfo& prev = current->index_info;

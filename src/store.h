@@ -44,7 +44,12 @@ struct View {
 
 struct Limits {
   uint64_t max_value_bytes = 1ull << 30;
+  bool trust_others = false;  // accept files owned by others or writable by group/others
 };
+
+// PermissionDenied unless the file is owned by this user and writable by no
+// one else, or the limits trust others.
+Status check_trust(const std::string& path, const FileInfo& info, const Limits& limits);
 
 // Reads an open file's committed state. Reuses `previous` when the file is
 // unchanged and extends it when only new indexes were appended. Errors name
@@ -100,6 +105,8 @@ struct CommitOptions {
   double compaction_dead_ratio = 0.5;
   uint64_t compaction_min_dead_bytes = 4u << 20;
   bool force_compaction = false;
+  uint64_t max_bytes = 0;  // size budget for live bytes (0: none)
+  std::vector<uint64_t> in_use;  // sorted key hashes this process uses: evicted last
 };
 
 struct CommitResult {
@@ -109,6 +116,7 @@ struct CommitResult {
   bool compacted = false;
   bool created = false;
   Status compaction_status;  // a compaction that failed after a durable save
+  std::vector<uint64_t> evicted;  // key hashes erased to stay within max_bytes
 };
 
 // Under `path + ".lock"`: reads what is on disk now, cuts a torn tail,

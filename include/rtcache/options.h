@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace rtcache {
 
@@ -60,9 +61,27 @@ struct Options {
   // damaged (no allocation is ever made from an unchecked length).
   uint64_t max_value_bytes = 1ull << 30;
 
+  // Size budget: when a save would leave the file's live bytes above this, the
+  // least recently used entries are evicted (erased in the file), entries
+  // this process has used or added going last. 0 means RTCACHE_MAX_SIZE
+  // (bytes, or with a K/M/G suffix) when set, else no budget.
+  uint64_t max_bytes = 0;
+
+  // Periodic checkpoints: a handle with unsaved changes is saved in the
+  // background at most this often. 0 (default) turns them off.
+  std::chrono::milliseconds checkpoint_interval{0};
+
+  // A cache file owned by another user, or writable by group or others, could
+  // have been written by someone else; such a file is refused ("not trusted")
+  // unless this is set. Set it for a cache shared by a group (file_mode 0660).
+  bool trust_others = false;
+
   // File-system seam; nullptr means Env::default_env().
   Env* env = nullptr;
 };
+
+// Parses "4096", "64K", "512M", "2G" (powers of 1024); false when malformed.
+bool parse_byte_size(std::string_view text, uint64_t* bytes);
 
 // The default cache file: $RTCACHE_DIR/kernels.rtc, else
 // $XDG_CACHE_HOME/rtcache/kernels.rtc, else ~/.cache/rtcache/kernels.rtc.

@@ -31,9 +31,10 @@
 //   keeps a handle alive, and the destructor unregisters it, so creating and
 //   dropping handles does not accumulate hooks. Errors on these paths are
 //   logged once (path and reason) and never thrown. Not saved: _exit,
-//   std::quick_exit, abort, a crash, a fatal signal (see save_on_signals in a
-//   later release), and handles inherited by a forked child (only the process
-//   that created the handle autosaves it).
+//   std::quick_exit, abort, a crash, a fatal signal (unless save_on_signals()
+//   in signals.h is used), and handles inherited by a forked child (only the
+//   process that created the handle autosaves it). Options::checkpoint_interval
+//   adds periodic background saves.
 //
 // Thread safety
 //   Every member function may be called concurrently from many threads.
@@ -87,6 +88,7 @@ struct CacheStats {
   uint64_t save_failures = 0;
   uint64_t compactions = 0;
   uint64_t damaged_records = 0;  // records skipped because a checksum failed
+  uint64_t evictions = 0;        // entries erased from the file to stay within max_bytes
 };
 
 class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
@@ -138,6 +140,8 @@ class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
 
   size_t size() const;
   CacheStats stats() const;
+  // Whether save() would write something (puts or erases not saved yet).
+  bool has_unsaved_changes() const;
 
   // Every live entry, sorted by key. Reads entry facts from the file.
   Status entries(std::vector<EntryInfo>* out);
@@ -198,9 +202,11 @@ class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
   void register_exit_hook();
   void unregister_exit_hook();
   Status save_other(const std::string& target);
+  void start_checkpoints();
 
   Options options_;
   std::atomic<bool> autosave_{false};
+  uint64_t checkpoint_token_ = 0;
   int owner_pid_ = 0;
   std::unique_ptr<State> state_;
 };
