@@ -1,0 +1,1 @@
+# Reliability tests (fault injection, kill loops, hostile files, concurrency, exit paths); see docs/reliability.md.
