@@ -49,10 +49,10 @@ bench: build
 
 # Sanitizer builds use their own build directories.
 asan:
-	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DRTCACHE_SANITIZE='address;undefined' -DRTCACHE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug"
+	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DRTCACHE_SANITIZE='address;undefined' -DRTCACHE_BUILD_BENCH=OFF -DRTCACHE_BUILD_PYTHON=OFF -DCMAKE_BUILD_TYPE=Debug"
 
 tsan:
-	$(MAKE) test BUILD=build-tsan CMAKE_ARGS="-DRTCACHE_SANITIZE=thread -DRTCACHE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug"
+	$(MAKE) test BUILD=build-tsan CMAKE_ARGS="-DRTCACHE_SANITIZE=thread -DRTCACHE_BUILD_BENCH=OFF -DRTCACHE_BUILD_PYTHON=OFF -DCMAKE_BUILD_TYPE=Debug"
 
 test-sanitizers: asan tsan
 
