@@ -91,6 +91,18 @@ Status walk_records(File& file, uint64_t size, const store::Limits& limits,
 
 }  // namespace
 
+Status create_file(const std::string& path, const Options& options) {
+  store::CommitOptions commit;
+  commit.limits = limits_of(options);
+  commit.file_mode = options.file_mode;
+  commit.dir_mode = options.dir_mode;
+  commit.lock_timeout = options.lock_timeout;
+  commit.sync = options.sync;
+  commit.create_empty = true;
+  store::CommitResult result;
+  return store::commit(env_of(options), path, commit, {}, nullptr, &result);
+}
+
 Status inspect_file(const std::string& path, FileReport* report, const Options& options) {
   *report = FileReport{};
   std::shared_ptr<const store::View> view;

@@ -678,7 +678,7 @@ Status RuntimeCache::load(const std::string& path) {
   Status s = store::open_view(st.env, target, st.limits, nullptr, &view);
   if (s.is_not_found()) return Status::OK();
   if (!s.ok()) return s;
-  std::vector<store::Record> records;
+  std::vector<std::pair<store::Record, int64_t>> records;  // with its last use
   for (const format::Slot& slot : view->slots) {
     store::Record record;
     s = store::read_record(*view->file, slot.offset, slot.length, st.limits,
@@ -689,16 +689,16 @@ Status RuntimeCache::load(const std::string& path) {
       continue;
     }
     st.bytes_loaded.fetch_add(slot.length, std::memory_order_relaxed);
-    records.push_back(std::move(record));
+    records.emplace_back(std::move(record), slot.last_used_ns);
   }
   std::unique_lock lock(st.mu);
-  for (store::Record& r : records) {
+  for (auto& [r, last_used] : records) {
     Entry& e = st.overlay[r.key];
     if (e.dirty && !e.erased) continue;  // this handle's own change wins
     e.value = r.value;
     e.meta = std::move(r.meta);
     e.created_ns = r.header.timestamp_ns;
-    e.last_used_ns.store(r.header.timestamp_ns, std::memory_order_relaxed);
+    e.last_used_ns.store(last_used, std::memory_order_relaxed);
     e.erased = e.hidden = false;
     e.dirty = true;
     e.version = st.next_version++;

@@ -682,7 +682,7 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
 
   if (s.is_not_found() || info.size == 0) {
     // A new file: written whole to a temp file and renamed into place.
-    if (changes.records.empty()) {
+    if (changes.records.empty() && !options.create_empty) {
       result->view = nullptr;
       return Status::OK();
     }

@@ -105,6 +105,7 @@ struct CommitOptions {
   double compaction_dead_ratio = 0.5;
   uint64_t compaction_min_dead_bytes = 4u << 20;
   bool force_compaction = false;
+  bool create_empty = false;  // write a new, empty file when none exists
   uint64_t max_bytes = 0;  // size budget for live bytes (0: none)
   std::vector<uint64_t> in_use;  // sorted key hashes this process uses: evicted last
 };

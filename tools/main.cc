@@ -1,1 +1,722 @@
-int main() { return 2; }
+// rtcache -- the command-line tool for rtcache kernel cache files: inspect,
+// verify, repair, merge, prune, compact, export/import and script a cache.
+//
+// The interface (commands, spellings, output, JSON keys, exit codes) is a
+// contract that other tools drive; docs/cli.md is its reference.
+//
+// Exit status: 0 success; 1 key not found (get) or file damaged (verify);
+// 2 usage error, unreadable or foreign file, I/O error, lock timeout. Every
+// error is one line on stderr, "rtcache COMMAND: <file>: <reason>".
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_util.h"
+#include "rtcache/rtcache.h"
+
+#ifndef RTCACHE_VERSION
+#define RTCACHE_VERSION "unknown"
+#endif
+
+namespace rtcache::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;  // keeps keys in the documented order
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitNotFoundOrDamaged = 1,
+  kExitError = 2,  // usage error, unreadable file, I/O error, lock timeout
+};
+
+// --- reporting ------------------------------------------------------------------
+
+int Fail(std::string_view command, std::string_view message) {
+  std::cerr << "rtcache " << command << ": " << OneLine(message) << '\n';
+  return kExitError;
+}
+
+int Fail(std::string_view command, const Status& status) {
+  return Fail(command, status.message().empty() ? status.to_string() : status.message());
+}
+
+// Usage errors found after parsing look like CLI11's own.
+int UsageError(std::string_view command, std::string_view message) {
+  const std::string name = command.empty() ? "rtcache" : "rtcache " + std::string(command);
+  std::cerr << name << ": " << OneLine(message) << " (see " << name << " --help)\n";
+  return kExitError;
+}
+
+void PrintJson(const Json& json) {
+  // Keys, metadata and reasons are ASCII by construction; a file name might
+  // not be UTF-8, and must not make dump() throw.
+  std::cout << json.dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
+}
+
+// Flushes stdout and turns a failed write (full disk, closed pipe) into exit 2.
+int Finish(std::string_view command, int exit_code) {
+  std::cout.flush();
+  if (!std::cout.good()) return Fail(command, "standard output: write failed");
+  return exit_code;
+}
+
+// "1 entry", "2 entries".
+std::string Entries(uint64_t count) {
+  return std::to_string(count) + (count == 1 ? " entry" : " entries");
+}
+
+Json DamagedJson(const std::vector<DamagedRecord>& damaged) {
+  Json list = Json::array();
+  for (const DamagedRecord& record : damaged) {
+    list.push_back({{"offset", record.offset}, {"reason", record.reason}});
+  }
+  return list;
+}
+
+void PrintDamaged(const std::vector<DamagedRecord>& damaged) {
+  for (const DamagedRecord& record : damaged) {
+    // Most reasons already say "record at offset N"; do not say it twice.
+    const std::string offset = "offset " + std::to_string(record.offset);
+    const bool names_offset = record.reason.find(offset) != std::string::npos;
+    std::cout << "  " << (names_offset ? "" : offset + ": ") << OneLine(record.reason) << '\n';
+  }
+}
+
+// --- files ----------------------------------------------------------------------
+
+// Opening a handle on a missing file succeeds (an empty first-run cache);
+// commands that read a cache want "no such file" instead.
+Status RequireFile(const std::string& path) {
+  FileInfo info;
+  return Env::default_env()->stat(path, /*follow_symlinks=*/true, &info);
+}
+
+Status OpenCache(const std::string& path, const Options& base,
+                 std::shared_ptr<RuntimeCache>* cache) {
+  Options options = base;
+  options.path = path;
+  options.autosave_on_del = false;  // every command saves explicitly and checks the result
+  return RuntimeCache::open(options, cache);
+}
+
+// merge and import promise a readable OUT even when they had nothing to add,
+// and saving an empty change set writes nothing.
+Status CreateEmptyCacheIfAbsent(const std::string& path, const Options& options) {
+  return create_file(path, options);
+}
+
+// --- commands -------------------------------------------------------------------
+
+int RunInfo(const Options& options, const std::string& path, bool json) {
+  FileReport report;
+  Status s = inspect_file(path, &report, options);
+  if (!s.ok()) return Fail("info", s);
+  if (json) {
+    PrintJson({{"file", path},
+               {"format_version", report.format_version},
+               {"entries", report.entries},
+               {"live_bytes", report.live_bytes},
+               {"dead_bytes", report.dead_bytes},
+               {"file_bytes", report.file_bytes},
+               {"value_bytes", report.value_bytes},
+               {"oldest_created", report.oldest_created_ns},
+               {"newest_created", report.newest_created_ns},
+               {"last_compaction", report.last_compaction_ns},
+               {"saves_since_compaction", report.saves}});
+  } else {
+    std::cout << "file:             " << path << '\n'
+              << "format version:   " << report.format_version << '\n'
+              << "entries:          " << report.entries << '\n'
+              << "live bytes:       " << FormatBytes(report.live_bytes) << '\n'
+              << "dead bytes:       " << FormatBytes(report.dead_bytes) << '\n'
+              << "file bytes:       " << FormatBytes(report.file_bytes) << '\n'
+              << "value bytes:      " << FormatBytes(report.value_bytes) << '\n'
+              << "oldest entry:     " << FormatTimestamp(report.oldest_created_ns) << '\n'
+              << "newest entry:     " << FormatTimestamp(report.newest_created_ns) << '\n'
+              << "last compaction:  " << FormatTimestamp(report.last_compaction_ns) << '\n'
+              << "saves since then: " << report.saves << '\n';
+  }
+  return Finish("info", kExitOk);
+}
+
+int RunLs(const Options& options, const std::string& path, bool json) {
+  Status s = RequireFile(path);
+  std::shared_ptr<RuntimeCache> cache;
+  if (s.ok()) s = OpenCache(path, options, &cache);
+  std::vector<EntryInfo> entries;
+  if (s.ok()) s = cache->entries(&entries);
+  if (!s.ok()) return Fail("ls", s);
+  if (json) {
+    Json list = Json::array();
+    for (const EntryInfo& e : entries) {
+      list.push_back({{"key", DisplayKey(e.key)},
+                      {"size", e.value_size},
+                      {"created", e.created_ns},
+                      {"last_used", e.last_used_ns},
+                      {"metadata", e.metadata.empty() ? "" : DisplayKey(e.metadata)},
+                      {"stored_size", e.stored_size},
+                      {"compression", e.encoding == Compression::kZstd ? "zstd" : "none"}});
+    }
+    PrintJson(list);
+    return Finish("ls", kExitOk);
+  }
+  // Aligned columns, no header, so that `wc -l` counts entries.
+  std::vector<std::string> keys;
+  size_t key_width = 0, size_width = 0;
+  for (const EntryInfo& e : entries) {
+    keys.push_back(DisplayKey(e.key));
+    key_width = std::max(key_width, keys.back().size());
+    size_width = std::max(size_width, std::to_string(e.value_size).size());
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const EntryInfo& e = entries[i];
+    std::string size = std::to_string(e.value_size);
+    std::string line = keys[i] + std::string(key_width - keys[i].size() + 2, ' ') +
+                       std::string(size_width - size.size(), ' ') + size + "  " +
+                       FormatTimestamp(e.created_ns) + "  " + FormatTimestamp(e.last_used_ns);
+    if (!e.metadata.empty()) line += "  " + DisplayKey(e.metadata);
+    std::cout << line << '\n';
+  }
+  return Finish("ls", kExitOk);
+}
+
+int RunGet(const Options& options, const std::string& path, const std::string& key,
+           const std::string& output) {
+  // A pure read: the use is not recorded, so get works on read-only caches
+  // and never waits for the lock.
+  Status s = RequireFile(path);
+  std::shared_ptr<RuntimeCache> cache;
+  if (s.ok()) s = OpenCache(path, options, &cache);
+  if (!s.ok()) return Fail("get", s);
+  Bytes value;
+  {
+    // A damaged record is logged as a warning and returned as the error; keep
+    // the error alone, so that it stays one line.
+    std::vector<std::pair<LogLevel, std::string>> logged;
+    LogSink previous = set_log_sink([&logged](LogLevel level, std::string_view message) {
+      logged.emplace_back(level, std::string(message));
+    });
+    s = cache->get(key, &value);
+    set_log_sink(std::move(previous));
+    if (!s.is_corruption()) {
+      for (const auto& [level, message] : logged) log(level, message);
+    }
+  }
+  if (s.is_not_found()) {
+    Fail("get", path + ": no entry for key " + DisplayKey(key));
+    return kExitNotFoundOrDamaged;
+  }
+  if (!s.ok()) return Fail("get", s);
+  s = WriteOutput(output, value.view());
+  if (!s.ok()) return Fail("get", s);
+  return kExitOk;
+}
+
+int RunPut(const Options& options, const std::string& path, const std::string& key,
+           const std::string& input, const std::string& metadata) {
+  std::string value;
+  Status s = ReadInput(input, &value);
+  std::shared_ptr<RuntimeCache> cache;
+  if (s.ok()) s = OpenCache(path, options, &cache);
+  if (s.ok()) {
+    cache->put(key, Bytes(std::move(value)), metadata);
+    s = cache->save();  // takes the lock and merges with what others saved
+  }
+  if (!s.ok()) return Fail("put", s);
+  return kExitOk;
+}
+
+int RunRm(const Options& options, const std::string& path, const std::vector<std::string>& keys) {
+  Status s = RequireFile(path);
+  std::shared_ptr<RuntimeCache> cache;
+  if (s.ok()) s = OpenCache(path, options, &cache);
+  if (!s.ok()) return Fail("rm", s);
+  std::vector<bool> existed;
+  for (const std::string& key : keys) existed.push_back(cache->erase(key));
+  s = cache->save();
+  if (!s.ok()) return Fail("rm", s);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::cout << (existed[i] ? "removed " : "not present: ") << DisplayKey(keys[i]) << '\n';
+  }
+  return Finish("rm", kExitOk);
+}
+
+int RunVerify(const Options& options, const std::string& path, bool json) {
+  VerifyReport report;
+  Status s = verify_file(path, &report, options);
+  if (!s.ok()) {
+    // Only a file that is not an rtcache file at all (or not a file) is exit
+    // 2; an rtcache header that fails its checks is damage at offset 0. The
+    // library distinguishes them only by the documented message phrase.
+    const bool foreign = s.message().find("not an rtcache file") != std::string::npos ||
+                         s.message().find("not a regular file") != std::string::npos;
+    if (!s.is_corruption() || foreign) return Fail("verify", s);
+    report.damaged.push_back({0, s.message()});
+  }
+  if (json) {
+    PrintJson({{"file", path},
+               {"ok", report.ok()},
+               {"records", report.records},
+               {"damaged", DamagedJson(report.damaged)}});
+  } else if (report.ok()) {
+    std::cout << path << ": ok, " << report.records << " records verified\n";
+  } else {
+    std::cout << path << ": damaged: " << report.damaged.size() << " damaged record(s), "
+              << report.records << " intact\n";
+    PrintDamaged(report.damaged);
+  }
+  return Finish("verify", report.ok() ? kExitOk : kExitNotFoundOrDamaged);
+}
+
+int RunRepair(const Options& options, const std::string& path, bool json) {
+  RepairReport report;
+  Status s = repair_file(path, &report, options);
+  if (!s.ok()) return Fail("repair", s);
+  if (json) {
+    PrintJson({{"file", path}, {"kept", report.kept}, {"dropped", DamagedJson(report.dropped)}});
+  } else {
+    std::cout << path << ": kept " << Entries(report.kept) << ", dropped " << report.dropped.size()
+              << " damaged record(s)\n";
+    PrintDamaged(report.dropped);
+  }
+  return Finish("repair", kExitOk);
+}
+
+int RunMerge(const Options& options, const std::string& out_path,
+             const std::vector<std::string>& in_paths) {
+  // Every input is opened (its index read and checked) before OUT changes, so
+  // that a missing or foreign input fails the merge without half-doing it.
+  std::vector<std::shared_ptr<RuntimeCache>> inputs;
+  for (const std::string& in_path : in_paths) {
+    Status s = RequireFile(in_path);
+    std::shared_ptr<RuntimeCache> input;
+    if (s.ok()) s = OpenCache(in_path, options, &input);
+    if (!s.ok()) return Fail("merge", s);
+    inputs.push_back(std::move(input));
+  }
+  for (const std::shared_ptr<RuntimeCache>& input : inputs) {
+    // One save per input, under OUT's lock. Saving a handle to another file
+    // writes only the entries that file lacks, copying the records as stored
+    // (creation and last-use times kept): OUT's entry, else the earliest
+    // input's, wins.
+    Status s = input->save(out_path);
+    if (!s.ok()) return Fail("merge", s);
+  }
+  Status s = CreateEmptyCacheIfAbsent(out_path, options);
+  FileReport report;
+  if (s.ok()) s = inspect_file(out_path, &report, options);
+  if (!s.ok()) return Fail("merge", s);
+  std::cout << out_path << ": merged " << in_paths.size() << " file(s), now "
+            << Entries(report.entries) << '\n';
+  return Finish("merge", kExitOk);
+}
+
+int RunPrune(const Options& options, const std::string& path, const std::string& max_size_text,
+             const std::string& older_than_text, bool json) {
+  if (max_size_text.empty() && older_than_text.empty()) {
+    return UsageError("prune", "give --max-size and/or --older-than");
+  }
+  uint64_t max_bytes = 0;  // the library reads 0 as "no size limit"
+  std::chrono::seconds older_than{0};
+  if (!max_size_text.empty()) {
+    (void)ParseSize(max_size_text, &max_bytes);  // validated by the parser
+    // "--max-size 0" means empty the cache; every record is larger than 1 byte.
+    if (max_bytes == 0) max_bytes = 1;
+  }
+  if (!older_than_text.empty()) {
+    (void)ParseDuration(older_than_text, &older_than);  // validated by the parser
+    // The library reads 0 as "no age limit", the opposite of what 0s asks for.
+    if (older_than.count() == 0) return UsageError("prune", "--older-than must be at least 1s");
+  }
+  Status s = RequireFile(path);
+  PruneReport report;
+  if (s.ok()) s = prune_file(path, max_bytes, older_than, &report, options);
+  if (!s.ok()) return Fail("prune", s);
+  if (json) {
+    Json removed = Json::array();
+    for (const std::string& key : report.removed_keys) removed.push_back(DisplayKey(key));
+    PrintJson({{"file", path},
+               {"removed", removed},
+               {"removed_bytes", report.removed_bytes},
+               {"live_bytes_after", report.live_bytes_after}});
+  } else {
+    std::cout << path << ": removed " << Entries(report.removed_keys.size()) << " ("
+              << report.removed_bytes << " bytes), live bytes now " << report.live_bytes_after
+              << '\n';
+    for (const std::string& key : report.removed_keys) std::cout << "  " << DisplayKey(key) << '\n';
+  }
+  return Finish("prune", kExitOk);
+}
+
+int RunCompact(const Options& options, const std::string& path) {
+  FileReport before, after;
+  Status s = inspect_file(path, &before, options);  // also refuses a missing or foreign file
+  std::shared_ptr<RuntimeCache> cache;
+  if (s.ok()) s = OpenCache(path, options, &cache);
+  if (s.ok()) s = cache->compact();
+  if (s.ok()) s = inspect_file(path, &after, options);
+  if (!s.ok()) return Fail("compact", s);
+  std::cout << path << ": " << before.file_bytes << " -> " << after.file_bytes << " bytes ("
+            << Entries(after.entries) << ")\n";
+  return Finish("compact", kExitOk);
+}
+
+int RunExport(const Options& options, const std::string& path, const std::string& output) {
+  Status s = RequireFile(path);
+  std::shared_ptr<RuntimeCache> cache;
+  if (s.ok()) s = OpenCache(path, options, &cache);
+  std::string bytes;
+  if (s.ok()) s = cache->serialize(&bytes);
+  if (s.ok()) s = WriteOutput(output, bytes);
+  if (!s.ok()) return Fail("export", s);
+  // With "-" the bytes are the output; say nothing else there.
+  if (output != "-") {
+    std::cout << output << ": exported " << Entries(cache->size()) << " (" << bytes.size()
+              << " bytes)\n";
+  }
+  return Finish("export", kExitOk);
+}
+
+int RunImport(const Options& options, const std::string& path, const std::string& input) {
+  std::string bytes;
+  Status s = ReadInput(input, &bytes);
+  // Deserialized into an in-memory handle first, to count and check the
+  // entries before the file is touched; then saved into FILE under its lock.
+  std::shared_ptr<RuntimeCache> imported = RuntimeCache::create();
+  if (s.ok()) {
+    s = imported->deserialize(bytes);
+    if (!s.ok()) s = s.with_context(input == "-" ? "standard input" : input);
+  }
+  if (s.ok()) s = imported->save(path);
+  if (s.ok()) s = CreateEmptyCacheIfAbsent(path, options);
+  if (!s.ok()) return Fail("import", s);
+  std::cout << path << ": imported " << Entries(imported->size()) << '\n';
+  return Finish("import", kExitOk);
+}
+
+// --- the command line -------------------------------------------------------------
+
+constexpr const char* kFooter = R"(
+Exit status: 0 success; 1 key not found (get) or file damaged (verify);
+2 usage error, unreadable or foreign file, I/O error, lock timeout.
+Errors are one line on stderr naming the file and the reason.
+
+KEY is taken as text; "hex:" followed by hex digits gives arbitrary bytes.
+Keys (and metadata) are printed as text when printable ASCII, else as
+"hex:" + hex, so that a printed key can be passed back as KEY.
+SIZE takes a K, M or G suffix (powers of 1024): 512K, 2G.
+DURATION takes an s, m, h or d suffix (none: seconds): 90s, 12h, 30d.
+Times are printed as ISO-8601 UTC; in --json output they are integers,
+nanoseconds since the Unix epoch (0: none).)";
+
+// Validators with an empty description, so that help shows "SIZE", not "SIZE:SIZE".
+CLI::Validator SizeValidator() {
+  return CLI::Validator(
+      [](std::string& text) {
+        uint64_t bytes = 0;
+        return ParseSize(text, &bytes) ? std::string()
+                                       : "not a size (bytes, or with a K, M or G suffix): " + text;
+      },
+      "");
+}
+
+CLI::Validator DurationValidator() {
+  return CLI::Validator(
+      [](std::string& text) {
+        std::chrono::seconds duration;
+        return ParseDuration(text, &duration)
+                   ? std::string()
+                   : "not a duration (a count with an s, m, h or d suffix): " + text;
+      },
+      "");
+}
+
+CLI::Validator LogLevelValidator() {
+  return CLI::Validator(
+      [](std::string& text) {
+        LogLevel level;
+        return parse_log_level(text, &level)
+                   ? std::string()
+                   : "not a log level (debug, info, warning, error, off): " + text;
+      },
+      "");
+}
+
+CLI::Validator KeyValidator() {
+  return CLI::Validator(
+      [](std::string& text) {
+        std::string key, error;
+        return ParseKey(text, &key, &error) ? std::string() : error;
+      },
+      "");
+}
+
+std::string DecodeKey(const std::string& text) {
+  std::string key, error;
+  (void)ParseKey(text, &key, &error);  // validated by the parser
+  return key;
+}
+
+// The first argument that is not a global option (or its value): what the
+// user meant as the command, or an option nobody knows.
+std::string FirstUnexpectedArgument(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--log" || arg == "--lock-timeout") {
+      ++i;
+    } else if (arg.starts_with("--log=") || arg.starts_with("--lock-timeout=") || arg == "-h" ||
+               arg == "--help" || arg == "--version") {
+      continue;
+    } else {
+      return std::string(arg);
+    }
+  }
+  return {};
+}
+
+// One line, exit 2, for every parse error: CLI11's own exit codes vary by
+// error kind and its message spans two lines.
+int ReportParseError(const CLI::App& app, const CLI::ParseError& error, int argc, char** argv) {
+  const std::vector<CLI::App*> selected = app.get_subcommands();
+  if (selected.empty() && dynamic_cast<const CLI::RequiredError*>(&error) != nullptr) {
+    // CLI11 reports both as "A subcommand is required".
+    const std::string word = FirstUnexpectedArgument(argc, argv);
+    if (word.empty()) return UsageError("", "a command is required");
+    return UsageError("",
+                      (word.starts_with("-") ? "unknown option: " : "unknown command: ") + word);
+  }
+  return UsageError(selected.empty() ? "" : selected.front()->get_name(), error.what());
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app("rtcache -- inspect, verify, repair, merge, prune and script rtcache cache files.",
+               "rtcache");
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the command
+  app.set_version_flag("--version", "rtcache " RTCACHE_VERSION);
+  app.get_formatter()->column_width(30);
+  app.get_formatter()->label("SUBCOMMAND", "COMMAND");
+
+  std::string log_level_text, lock_timeout_text = "10s";
+  app.add_option("--log", log_level_text,
+                 "debug, info, warning, error or off (default: $RTCACHE_LOG, else warning)")
+      ->type_name("LEVEL")
+      ->check(LogLevelValidator());
+  app.add_option("--lock-timeout", lock_timeout_text,
+                 "Wait this long for another process holding the lock (default 10s)")
+      ->type_name("DURATION")
+      ->check(DurationValidator());
+
+  // Every command's arguments. Only one command runs, so they can share.
+  std::string path, key, input, output, metadata, max_size, older_than;
+  std::vector<std::string> keys, in_paths;
+  bool json = false;
+  std::string warm_cache_path, warm_arch;  // warm's arguments, unused until the engine exists
+  std::vector<std::string> warm_options, warm_name_exprs, warm_sources;
+  Options options;  // completed from the global options after parsing
+
+  struct Command {
+    CLI::App* app;
+    std::function<int()> run;
+  };
+  std::vector<Command> commands;
+  auto add_command = [&](const char* name, const char* summary, const std::string& details,
+                         std::function<int()> run) {
+    CLI::App* sub = app.add_subcommand(name, summary);
+    sub->group("Commands");
+    sub->footer("\n" + details + "\n" + kFooter);
+    commands.push_back({sub, std::move(run)});
+    return sub;
+  };
+  auto add_positional = [](CLI::App* sub, const char* name, std::string* value, const char* help) {
+    return sub->add_option(name, *value, help)->required()->type_name("");
+  };
+  auto add_key = [](CLI::App* sub, std::string* value) {
+    sub->add_option("KEY", *value, "Key: text, or hex:HEX")
+        ->required()
+        ->type_name("")
+        ->check(KeyValidator());
+  };
+  const char* kJsonHelp = "Print JSON instead (keys below)";
+
+  CLI::App* sub = add_command(
+      "info", "Show format version, entries, live/dead/file bytes, times",
+      "Prints the format version, entry count, live bytes (records of live entries), dead\n"
+      "bytes (superseded or erased records, old indexes, padding), file bytes, value bytes\n"
+      "(decoded), the oldest and newest entry's creation, the last compaction and the saves\n"
+      "since. JSON keys: file, format_version, entries, live_bytes, dead_bytes, file_bytes,\n"
+      "value_bytes, oldest_created, newest_created, last_compaction, saves_since_compaction.",
+      [&] { return RunInfo(options, path, json); });
+  add_positional(sub, "FILE", &path, "Cache file");
+  sub->add_flag("--json", json, kJsonHelp);
+
+  sub = add_command(
+      "ls", "List entries: key, size, created, last used, metadata",
+      "One line per entry, sorted by key: key, value size in bytes, created, last used,\n"
+      "metadata. JSON: an array of objects with key, size, created, last_used, metadata,\n"
+      "stored_size (bytes in the file) and compression (none or zstd).",
+      [&] { return RunLs(options, path, json); });
+  add_positional(sub, "FILE", &path, "Cache file");
+  sub->add_flag("--json", json, kJsonHelp);
+
+  sub = add_command(
+      "get", "Write an entry's value to stdout or OUT (exit 1 when absent)",
+      "Writes the value's bytes to stdout, or to OUT with -o. Exit 1 when KEY is absent.\n"
+      "A pure read: the use is not recorded and no lock is taken.",
+      [&] { return RunGet(options, path, DecodeKey(key), output.empty() ? "-" : output); });
+  add_positional(sub, "FILE", &path, "Cache file");
+  add_key(sub, &key);
+  sub->add_option("-o,--output", output, "Write the value to OUT instead of stdout")
+      ->type_name("OUT");
+
+  sub = add_command(
+      "put", "Store a value from INPUT or stdin, saved at once under the lock",
+      "Stores the bytes of INPUT (or stdin, also with -) under KEY and saves at once with\n"
+      "the usual lock-and-merge, so it is safe while other processes use the file. FILE is\n"
+      "created if absent.",
+      [&] { return RunPut(options, path, DecodeKey(key), input.empty() ? "-" : input, metadata); });
+  add_positional(sub, "FILE", &path, "Cache file (created if absent)");
+  add_key(sub, &key);
+  sub->add_option("INPUT", input, "File holding the value (default: stdin)")->type_name("");
+  sub->add_option("-m,--metadata", metadata, "Metadata stored with the entry")->type_name("TEXT");
+
+  sub = add_command(
+      "rm", "Erase entries (recorded, so that merges do not bring them back)",
+      "Erases each KEY and saves; prints \"removed KEY\" or \"not present: KEY\" per key.", [&] {
+        std::vector<std::string> decoded;
+        for (const std::string& text : keys) decoded.push_back(DecodeKey(text));
+        return RunRm(options, path, decoded);
+      });
+  add_positional(sub, "FILE", &path, "Cache file");
+  sub->add_option("KEY", keys, "Keys: text, or hex:HEX")
+      ->required()
+      ->type_name("")
+      ->check(KeyValidator());
+
+  sub = add_command(
+      "verify", "Check every record (exit 1 when damaged, 2 when not rtcache)",
+      "Reads every byte and checks every checksum, also of records no index references.\n"
+      "Exit 0 when intact; 1 when damaged, listing each damaged record's offset and reason;\n"
+      "2 when FILE is not an rtcache file at all. JSON keys: file, ok, records (intact\n"
+      "records), damaged (array of {offset, reason}).",
+      [&] { return RunVerify(options, path, json); });
+  add_positional(sub, "FILE", &path, "Cache file");
+  sub->add_flag("--json", json, kJsonHelp);
+
+  sub = add_command(
+      "repair", "Rewrite the file keeping every intact record",
+      "Rewrites FILE under its lock keeping every intact record (the latest of each key\n"
+      "wins) and reports the damaged records it dropped. JSON keys: file, kept (entries),\n"
+      "dropped (array of {offset, reason}).",
+      [&] { return RunRepair(options, path, json); });
+  add_positional(sub, "FILE", &path, "Cache file");
+  sub->add_flag("--json", json, kJsonHelp);
+
+  sub = add_command(
+      "merge", "Unite caches IN... into OUT (created if absent)",
+      "Adds to OUT, under OUT's lock, every entry of each IN that OUT lacks, keeping its\n"
+      "creation and last-use times. On a key present in several files, OUT's entry wins,\n"
+      "then the earliest IN's.",
+      [&] { return RunMerge(options, path, in_paths); });
+  add_positional(sub, "OUT", &path, "Cache file to merge into");
+  sub->add_option("IN", in_paths, "Cache files to merge from")->required()->type_name("");
+
+  sub = add_command(
+      "prune", "Evict least recently used entries by size and/or age",
+      "Removes least recently used entries first until live bytes are at most SIZE, and\n"
+      "entries not used for DURATION; then compacts. Give at least one of the two. JSON\n"
+      "keys: file, removed (keys), removed_bytes, live_bytes_after.",
+      [&] { return RunPrune(options, path, max_size, older_than, json); });
+  add_positional(sub, "FILE", &path, "Cache file");
+  sub->add_option("--max-size", max_size, "Keep at most this many live bytes (0: none)")
+      ->type_name("SIZE")
+      ->check(SizeValidator());
+  sub->add_option("--older-than", older_than, "Remove entries not used for this long")
+      ->type_name("DURATION")
+      ->check(DurationValidator());
+  sub->add_flag("--json", json, kJsonHelp);
+
+  sub = add_command("compact", "Rewrite the file without dead bytes",
+                    "Rewrites FILE under its lock without superseded or erased records.",
+                    [&] { return RunCompact(options, path); });
+  add_positional(sub, "FILE", &path, "Cache file");
+
+  sub = add_command("export", "Write the portable serialized cache to OUT (- for stdout)",
+                    "Writes the byte string of serialize() (the file format, compacted) to OUT.",
+                    [&] { return RunExport(options, path, output); });
+  add_positional(sub, "FILE", &path, "Cache file");
+  add_positional(sub, "OUT", &output, "Output file, or - for stdout");
+
+  sub = add_command(
+      "import", "Merge a serialized cache from IN (- for stdin) into FILE",
+      "Reads a byte string written by export or serialize() and saves its entries into FILE\n"
+      "(created if absent) under its lock; they replace entries with equal keys.",
+      [&] { return RunImport(options, path, input); });
+  add_positional(sub, "FILE", &path, "Cache file (created if absent)");
+  add_positional(sub, "IN", &input, "Input file, or - for stdin");
+
+  // Registered with its documented interface; the JIT engine it needs is not
+  // built yet.
+  sub = add_command(
+      "warm", "Pre-compile kernels into the cache (needs the JIT engine)",
+      "Compiles every kernel in the sources (or the given name expressions) for ARCH\n"
+      "through the cache, with a progress bar on a terminal and a summary line (compiled,\n"
+      "already cached, failed, seconds). Not available until the JIT engine is built.",
+      [] { return Fail("warm", "the JIT engine is not built yet"); });
+  sub->add_option("--cache", warm_cache_path, "Cache file")->required()->type_name("FILE");
+  sub->add_option("--arch", warm_arch, "Target architecture, e.g. sm_90")
+      ->required()
+      ->type_name("ARCH");
+  sub->add_option("--option", warm_options, "Compiler option (repeatable)")
+      ->type_name("OPT")
+      ->allow_extra_args(false);
+  sub->add_option("--name-expr", warm_name_exprs, "Kernel name expression (repeatable)")
+      ->type_name("EXPR")
+      ->allow_extra_args(false);
+  sub->add_option("SOURCE.cu", warm_sources, "CUDA sources")->required()->type_name("");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      return app.exit(error);  // --help, --version
+    }
+    return ReportParseError(app, error, argc, argv);
+  }
+
+  if (!log_level_text.empty()) {
+    LogLevel level = LogLevel::kWarning;
+    (void)parse_log_level(log_level_text, &level);  // validated by the parser
+    set_log_level(level);
+  }
+  std::chrono::seconds lock_timeout{10};
+  (void)ParseDuration(lock_timeout_text, &lock_timeout);  // validated by the parser
+  options.lock_timeout = lock_timeout;
+  for (const Command& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
+  return kExitError;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace
+}  // namespace rtcache::cli
+
+int main(int argc, char** argv) {
+  // Nothing below throws for expected failures (they are Status values); this
+  // keeps even an unexpected one (out of memory) to the one-line, exit-2 rule.
+  try {
+    return rtcache::cli::Main(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "rtcache: " << rtcache::cli::OneLine(error.what()) << '\n';
+    return rtcache::cli::kExitError;
+  }
+}

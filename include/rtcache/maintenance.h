@@ -21,6 +21,10 @@
 
 namespace rtcache {
 
+// Creates an empty cache file at `path` (and its directory) unless one
+// exists: under the lock, through a temp file and a rename.
+Status create_file(const std::string& path, const Options& options = {});
+
 struct FileReport {
   uint32_t format_version = 0;
   uint64_t entries = 0;

@@ -1,0 +1,977 @@
+// The `rtcache` command-line tool, driven as a real process exactly as
+// scripts drive it: exit codes, output, JSON keys and errors (issue 4's
+// contract), damaged and foreign files, merges and concurrent writers.
+//
+// Scenarios that need controlled times (pruning by age and by least recent
+// use) are written through the library with a fake clock, then handed to the
+// tool; nothing waits on the wall clock.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "rtcache/rtcache.h"
+#include "test_util.h"
+
+extern char** environ;
+
+namespace rtcache {
+namespace {
+
+using ::rtcache::testing::ChildResult;
+using ::rtcache::testing::file_exists;
+using ::rtcache::testing::file_size;
+using ::rtcache::testing::read_file;
+using ::rtcache::testing::run_child;
+using ::rtcache::testing::TempDir;
+using ::rtcache::testing::write_file;
+using Json = nlohmann::json;
+
+constexpr const char* kTool = RTCACHE_rtcache_cli_PATH;
+constexpr const char* kChild = RTCACHE_cache_child_PATH;
+
+// 2023-11-14T22:13:20Z, a fixed "now" for caches written with a fake clock.
+constexpr int64_t kFixedEpochNs = 1'700'000'000'000'000'000;
+constexpr int64_t kNsPerSecond = 1'000'000'000;
+
+ChildResult Rtcache(std::vector<std::string> args) {
+  args.insert(args.begin(), kTool);
+  return run_child(args);
+}
+
+// Waits for a child and returns its exit status (-1 when a signal ended it).
+int WaitForExit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Starts the tool with stdin, stdout and stderr connected to files, without
+// waiting (run_child() has no stdin and waits for each child in turn).
+pid_t SpawnRtcache(std::vector<std::string> args, const std::string& stdin_path,
+                   const std::string& stdout_path, const std::string& stderr_path) {
+  args.insert(args.begin(), kTool);
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  pid_t pid = -1;
+  const int error = posix_spawn(&pid, kTool, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(error, 0) << "posix_spawn " << kTool;
+  return pid;
+}
+
+// Runs the tool with `input` on its stdin.
+ChildResult RtcacheWithStdin(const TempDir& dir, const std::vector<std::string>& args,
+                             const std::string& input) {
+  static std::atomic<int> counter{0};
+  const std::string base = dir.file("stdio-" + std::to_string(counter++));
+  write_file(base + ".in", input);
+  ChildResult result;
+  const pid_t pid = SpawnRtcache(args, base + ".in", base + ".out", base + ".err");
+  result.exit_code = WaitForExit(pid);
+  result.out = read_file(base + ".out");
+  result.err = read_file(base + ".err");
+  return result;
+}
+
+// The contract: every error is exactly one line on stderr.
+void ExpectOneLineError(const ChildResult& result, const std::string& must_contain) {
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_TRUE(result.err.starts_with("rtcache")) << result.err;
+  EXPECT_NE(result.err.find(must_contain), std::string::npos)
+      << "stderr: " << result.err << "\nexpected to contain: " << must_contain;
+}
+
+Json ParseJson(const ChildResult& result) {
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return Json::parse(result.out);
+}
+
+std::vector<std::string> KeysOf(const Json& listing) {
+  std::vector<std::string> keys;
+  for (const Json& entry : listing) keys.push_back(entry.at("key").get<std::string>());
+  return keys;
+}
+
+std::string MustGet(const std::string& cache, const std::string& key) {
+  ChildResult result = Rtcache({"get", cache, key});
+  EXPECT_EQ(result.exit_code, 0) << key << ": " << result.err;
+  return result.out;
+}
+
+void MustPut(const TempDir& dir, const std::string& cache, const std::string& key,
+             const std::string& value) {
+  const std::string input = dir.file("value.tmp");
+  write_file(input, value);
+  ChildResult result = Rtcache({"put", cache, key, input});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+}
+
+// A clock that stands still except for one nanosecond per reading, so that
+// the order of puts and gets is the order of their times.
+class FakeClockEnv : public EnvWrapper {
+ public:
+  explicit FakeClockEnv(int64_t now_ns) : EnvWrapper(Env::default_env()), now_ns_(now_ns) {}
+  void set_now(int64_t now_ns) { now_ns_ = now_ns; }
+  int64_t now_nanos() override { return now_ns_++; }
+
+ private:
+  std::atomic<int64_t> now_ns_;
+};
+
+// A handle that stores values uncompressed (so record sizes are exact and a
+// value's bytes can be found in the file) and records every last use.
+std::shared_ptr<RuntimeCache> OpenWithClock(const std::string& path, FakeClockEnv* clock) {
+  Options options;
+  options.path = path;
+  options.env = clock;
+  options.compression = Compression::kNone;
+  options.last_use_resolution = std::chrono::seconds(0);
+  std::shared_ptr<RuntimeCache> cache;
+  Status s = RuntimeCache::open(options, &cache);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return cache;
+}
+
+// Same length for every key so that every record has the same size.
+std::string ValueOfLength(const std::string& key, size_t length) {
+  std::string value;
+  while (value.size() < length) value += key + ";";
+  value.resize(length);
+  return value;
+}
+
+// Must match ValueFor() in cache_child.cc.
+std::string CacheChildValue(const std::string& key) {
+  std::string value;
+  while (value.size() < 256) value += "value-of:" + key + ";";
+  return value;
+}
+
+// A cache file with keys key0..key2 and uncompressed values, each saved by its
+// own save (so the file holds several indexes).
+std::string MakeThreeEntryCache(const TempDir& dir) {
+  const std::string path = dir.file("c.rtc");
+  FakeClockEnv clock(kFixedEpochNs);
+  auto cache = OpenWithClock(path, &clock);
+  for (int i = 0; i < 3; ++i) {
+    const std::string key = "key" + std::to_string(i);
+    cache->put(key, "value-number-" + std::to_string(i) + "-abcdefghijklmnop", "meta");
+    EXPECT_TRUE(cache->save().ok());
+  }
+  return path;
+}
+
+// --- help, usage errors -------------------------------------------------------------
+
+const std::vector<std::string> kCommands = {"info",   "ls",     "get",   "put",   "rm",
+                                            "verify", "repair", "merge", "prune", "compact",
+                                            "export", "import", "warm"};
+
+TEST(CliHelpTest, HelpListsEveryCommand) {
+  ChildResult result = Rtcache({"--help"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(result.err.empty());
+  for (const std::string& command : kCommands) {
+    EXPECT_NE(result.out.find("\n  " + command + " "), std::string::npos) << command;
+  }
+  EXPECT_NE(result.out.find("nanoseconds since the Unix epoch"), std::string::npos);
+}
+
+TEST(CliHelpTest, EveryCommandHasHelp) {
+  for (const std::string& command : kCommands) {
+    ChildResult result = Rtcache({command, "--help"});
+    EXPECT_EQ(result.exit_code, 0) << command << ": " << result.err;
+    EXPECT_NE(result.out.find("Usage: rtcache " + command), std::string::npos) << result.out;
+  }
+}
+
+TEST(CliHelpTest, VersionPrintsTheProjectVersion) {
+  ChildResult result = Rtcache({"--version"});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_TRUE(result.out.starts_with("rtcache ")) << result.out;
+}
+
+TEST(CliUsageTest, BadArgumentsExitTwoWithOneLine) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  const std::string value = dir.file("value");
+  write_file(value, "v");
+  const std::vector<std::vector<std::string>> cases = {
+      {},
+      {"bogus"},
+      {"--bogus"},
+      {"info"},
+      {"info", cache, "extra"},
+      {"ls", cache, "--no-such-flag"},
+      {"get", cache},
+      {"get", cache, "hex:zz"},
+      {"get", cache, "hex:abc"},
+      {"put"},
+      {"put", cache, "hex:0g", value},
+      {"rm", cache},
+      {"verify"},
+      {"repair"},
+      {"merge", cache},
+      {"prune", cache},
+      {"prune", cache, "--max-size", "12X"},
+      {"prune", cache, "--max-size", "-1"},
+      {"prune", cache, "--max-size", "99999999999999999999"},
+      {"prune", cache, "--older-than", "5y"},
+      {"prune", cache, "--older-than", "1.5h"},
+      {"prune", cache, "--older-than", "0s"},
+      {"compact"},
+      {"export", cache},
+      {"import", cache},
+      {"--log", "loud", "info", cache},
+      {"--lock-timeout", "soon", "put", cache, "k", value},
+      {"warm", "--arch", "sm_90", "a.cu"},
+      {"warm", "--cache", cache, "a.cu"},
+      {"warm", "--cache", cache, "--arch", "sm_90"},
+  };
+  for (const std::vector<std::string>& args : cases) {
+    std::string joined;
+    for (const std::string& arg : args) joined += " " + arg;
+    SCOPED_TRACE("rtcache" + joined);
+    ChildResult result = Rtcache(args);
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_TRUE(result.out.empty()) << result.out;
+    ExpectOneLineError(result, "--help");
+  }
+  EXPECT_FALSE(file_exists(cache)) << "a usage error must not touch the cache";
+}
+
+TEST(CliUsageTest, UnknownCommandIsNamed) {
+  ChildResult result = Rtcache({"frobnicate"});
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneLineError(result, "unknown command: frobnicate");
+}
+
+// --- the round trip and each command's success path -----------------------------
+
+TEST(CliRoundTripTest, PutGetLsRmVerify) {
+  TempDir dir;
+  const std::string cache = dir.file("sub/dir/c.rtc");  // parents are created
+  const std::string binary("\x00\xff\x01 kernel\n", 10);
+
+  MustPut(dir, cache, "text-key", "hello");
+  ChildResult put_stdin = RtcacheWithStdin(dir, {"put", cache, "hex:00ff01"}, binary);
+  ASSERT_EQ(put_stdin.exit_code, 0) << put_stdin.err;
+  EXPECT_TRUE(put_stdin.out.empty());
+  ChildResult put_dash =
+      RtcacheWithStdin(dir, {"put", cache, "with-meta", "-", "-m", "sm_90 nvrtc 13.0"}, "third");
+  ASSERT_EQ(put_dash.exit_code, 0) << put_dash.err;
+
+  EXPECT_EQ(MustGet(cache, "text-key"), "hello");
+  EXPECT_EQ(MustGet(cache, "hex:00ff01"), binary);
+  EXPECT_EQ(MustGet(cache, "hex:00FF01"), binary) << "hex digits in either case";
+  EXPECT_EQ(MustGet(cache, "with-meta"), "third");
+
+  ChildResult ls = Rtcache({"ls", cache});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(std::count(ls.out.begin(), ls.out.end(), '\n'), 3) << ls.out;
+  EXPECT_NE(ls.out.find("hex:00ff01"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("sm_90 nvrtc 13.0\n"), std::string::npos) << ls.out;
+
+  Json listing = ParseJson(Rtcache({"ls", cache, "--json"}));
+  EXPECT_EQ(KeysOf(listing), (std::vector<std::string>{"hex:00ff01", "text-key", "with-meta"}));
+  EXPECT_EQ(listing[0]["size"], binary.size());
+  EXPECT_EQ(listing[2]["metadata"], "sm_90 nvrtc 13.0");
+
+  ChildResult rm = Rtcache({"rm", cache, "text-key", "never-there"});
+  ASSERT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(rm.out, "removed text-key\nnot present: never-there\n");
+
+  ChildResult miss = Rtcache({"get", cache, "text-key"});
+  EXPECT_EQ(miss.exit_code, 1);
+  EXPECT_TRUE(miss.out.empty());
+  ExpectOneLineError(miss, cache + ": no entry for key text-key");
+  EXPECT_EQ(KeysOf(ParseJson(Rtcache({"ls", cache, "--json"}))),
+            (std::vector<std::string>{"hex:00ff01", "with-meta"}));
+
+  ChildResult verify = Rtcache({"verify", cache});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find(": ok, "), std::string::npos) << verify.out;
+}
+
+TEST(CliPutTest, ReplacesAndKeepsTheOtherEntries) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  MustPut(dir, cache, "a", "first");
+  MustPut(dir, cache, "b", "other");
+  MustPut(dir, cache, "a", "second");
+  EXPECT_EQ(MustGet(cache, "a"), "second");
+  EXPECT_EQ(MustGet(cache, "b"), "other");
+}
+
+TEST(CliPutTest, MissingInputFileExitsTwo) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  ChildResult result = Rtcache({"put", cache, "k", dir.file("absent")});
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneLineError(result, dir.file("absent"));
+  EXPECT_FALSE(file_exists(cache));
+}
+
+TEST(CliGetTest, WritesToOutputFile) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  MustPut(dir, cache, "k", std::string("bin\0ary", 7));
+  ChildResult result = Rtcache({"get", cache, "k", "-o", dir.file("out")});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(result.out.empty());
+  EXPECT_EQ(read_file(dir.file("out")), std::string("bin\0ary", 7));
+}
+
+TEST(CliGetTest, MissingFileExitsTwoAndMissingKeyExitsOne) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  ChildResult no_file = Rtcache({"get", cache, "k"});
+  EXPECT_EQ(no_file.exit_code, 2);
+  ExpectOneLineError(no_file, cache);
+  EXPECT_FALSE(file_exists(cache)) << "get must not create the file";
+
+  MustPut(dir, cache, "k", "v");
+  ChildResult no_key = Rtcache({"get", cache, "hex:6b6b"});
+  EXPECT_EQ(no_key.exit_code, 1);
+  ExpectOneLineError(no_key, cache + ": no entry for key kk");
+}
+
+TEST(CliKeyTest, PrintedKeysPassBackAsKeys) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  // Printable text; bytes that are not; and text that itself reads "hex:41".
+  MustPut(dir, cache, "plain key", "1");
+  MustPut(dir, cache, "hex:0a09", "2");
+  MustPut(dir, cache, "hex:6865783a3431", "3");
+  Json listing = ParseJson(Rtcache({"ls", cache, "--json"}));
+  EXPECT_EQ(KeysOf(listing),
+            (std::vector<std::string>{"hex:0a09", "hex:6865783a3431", "plain key"}));
+  EXPECT_EQ(MustGet(cache, "hex:0a09"), "2");
+  EXPECT_EQ(MustGet(cache, "hex:6865783a3431"), "3");
+  EXPECT_EQ(Rtcache({"get", cache, "hex:41"}).exit_code, 1) << "hex:41 is the key \"A\"";
+}
+
+TEST(CliLsTest, HumanLinesAndJsonKeys) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  FakeClockEnv clock(kFixedEpochNs);
+  {
+    auto handle = OpenWithClock(cache, &clock);
+    handle->put("alpha", "12345", "sm_90");
+    handle->put("beta-longer", std::string(1234, 'x'));
+    ASSERT_TRUE(handle->save().ok());
+  }
+  ChildResult ls = Rtcache({"ls", cache});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(ls.out,
+            "alpha           5  2023-11-14T22:13:20Z  2023-11-14T22:13:20Z  sm_90\n"
+            "beta-longer  1234  2023-11-14T22:13:20Z  2023-11-14T22:13:20Z\n");
+
+  Json listing = ParseJson(Rtcache({"ls", cache, "--json"}));
+  ASSERT_TRUE(listing.is_array());
+  ASSERT_EQ(listing.size(), 2u);
+  for (const Json& entry : listing) {
+    for (const char* key : {"key", "size", "created", "last_used", "metadata"}) {
+      EXPECT_TRUE(entry.contains(key)) << key << " in " << entry.dump();
+    }
+    EXPECT_TRUE(entry["created"].is_number_integer());
+    EXPECT_GE(entry["created"].get<int64_t>(), kFixedEpochNs);
+    EXPECT_LT(entry["created"].get<int64_t>(), kFixedEpochNs + kNsPerSecond);
+    EXPECT_GE(entry["last_used"].get<int64_t>(), entry["created"].get<int64_t>());
+  }
+  EXPECT_EQ(listing[0]["key"], "alpha");
+  EXPECT_EQ(listing[0]["size"], 5);
+  EXPECT_EQ(listing[0]["metadata"], "sm_90");
+  EXPECT_EQ(listing[1]["size"], 1234);
+  EXPECT_EQ(listing[1]["metadata"], "");
+}
+
+TEST(CliLsTest, EmptyCacheListsNothing) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  MustPut(dir, cache, "k", "v");
+  ASSERT_EQ(Rtcache({"rm", cache, "k"}).exit_code, 0);
+  ChildResult ls = Rtcache({"ls", cache});
+  EXPECT_EQ(ls.exit_code, 0);
+  EXPECT_EQ(ls.out, "");
+  EXPECT_EQ(ParseJson(Rtcache({"ls", cache, "--json"})), Json::array());
+}
+
+TEST(CliInfoTest, ReportsCountsTimesAndJsonKeys) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  FakeClockEnv clock(kFixedEpochNs);
+  {
+    auto handle = OpenWithClock(cache, &clock);
+    handle->put("a", "1111");
+    handle->put("b", "22");
+    ASSERT_TRUE(handle->save().ok());
+    handle->put("a", "33");  // supersedes a record: dead bytes
+    ASSERT_TRUE(handle->save().ok());
+  }
+  Json info = ParseJson(Rtcache({"info", cache, "--json"}));
+  for (const char* key : {"format_version", "entries", "live_bytes", "dead_bytes", "file_bytes"}) {
+    EXPECT_TRUE(info.contains(key)) << key << " in " << info.dump();
+  }
+  EXPECT_EQ(info["format_version"], 1);
+  EXPECT_EQ(info["entries"], 2);
+  EXPECT_EQ(info["file_bytes"], file_size(cache));
+  EXPECT_GT(info["live_bytes"].get<uint64_t>(), 0u);
+  EXPECT_GT(info["dead_bytes"].get<uint64_t>(), 0u);
+  EXPECT_LE(info["live_bytes"].get<uint64_t>() + info["dead_bytes"].get<uint64_t>(),
+            info["file_bytes"].get<uint64_t>());
+  EXPECT_EQ(info["value_bytes"], 4);
+  EXPECT_GE(info["oldest_created"].get<int64_t>(), kFixedEpochNs);
+  EXPECT_GT(info["newest_created"].get<int64_t>(), info["oldest_created"].get<int64_t>());
+  EXPECT_GE(info["last_compaction"].get<int64_t>(), kFixedEpochNs);
+
+  ChildResult human = Rtcache({"info", cache});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("format version:   1\n"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("entries:          2\n"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("oldest entry:     2023-11-14T22:13:20Z\n"), std::string::npos)
+      << human.out;
+  EXPECT_NE(human.out.find("file bytes:       " + std::to_string(file_size(cache))),
+            std::string::npos)
+      << human.out;
+}
+
+TEST(CliInfoTest, MissingFileExitsTwo) {
+  TempDir dir;
+  ChildResult result = Rtcache({"info", dir.file("absent.rtc")});
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneLineError(result, dir.file("absent.rtc"));
+}
+
+TEST(CliRmTest, ErasureSurvivesAMergeFromAHandleThatStillHadTheEntry) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  MustPut(dir, cache, "doomed", "v");
+  Options options;
+  options.path = cache;
+  std::shared_ptr<RuntimeCache> stale;
+  ASSERT_TRUE(RuntimeCache::open(options, &stale).ok());
+  ASSERT_TRUE(stale->contains("doomed"));
+
+  ASSERT_EQ(Rtcache({"rm", cache, "doomed"}).exit_code, 0);
+  stale->put("later", "w");
+  ASSERT_TRUE(stale->save().ok());  // merges with the file, which recorded the erase
+  EXPECT_EQ(KeysOf(ParseJson(Rtcache({"ls", cache, "--json"}))),
+            (std::vector<std::string>{"later"}));
+}
+
+TEST(CliRmTest, MissingFileExitsTwo) {
+  TempDir dir;
+  ChildResult result = Rtcache({"rm", dir.file("absent.rtc"), "k"});
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneLineError(result, dir.file("absent.rtc"));
+  EXPECT_FALSE(file_exists(dir.file("absent.rtc")));
+}
+
+// --- verify and repair on damaged and foreign files -------------------------------
+
+TEST(CliVerifyTest, IntactFileExitsZeroWithJsonKeys) {
+  TempDir dir;
+  const std::string cache = MakeThreeEntryCache(dir);
+  ChildResult result = Rtcache({"verify", cache, "--json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  Json report = Json::parse(result.out);
+  EXPECT_EQ(report["ok"], true);
+  EXPECT_GE(report["records"].get<uint64_t>(), 3u);
+  EXPECT_EQ(report["damaged"], Json::array());
+}
+
+TEST(CliVerifyTest, FlippedByteIsDamageThatRepairDrops) {
+  TempDir dir;
+  const std::string cache = MakeThreeEntryCache(dir);
+  std::string bytes = read_file(cache);
+  const size_t value_at = bytes.find("value-number-1");
+  ASSERT_NE(value_at, std::string::npos);
+  const size_t key_at = bytes.rfind("key1", value_at);
+  ASSERT_NE(key_at, std::string::npos);
+  const uint64_t record_offset = key_at - 56;  // record header, then key, metadata, value
+  bytes[value_at + 3] ^= 0x01;
+  write_file(cache, bytes);
+
+  ChildResult verify = Rtcache({"verify", cache, "--json"});
+  EXPECT_EQ(verify.exit_code, 1) << verify.err;
+  Json report = Json::parse(verify.out);
+  EXPECT_EQ(report["ok"], false);
+  ASSERT_EQ(report["damaged"].size(), 1u) << verify.out;
+  EXPECT_EQ(report["damaged"][0]["offset"], record_offset);
+  EXPECT_NE(report["damaged"][0]["reason"].get<std::string>().find("checksum"), std::string::npos);
+
+  ChildResult human = Rtcache({"verify", cache});
+  EXPECT_EQ(human.exit_code, 1);
+  EXPECT_NE(human.out.find("damaged: 1 damaged record(s)"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("offset " + std::to_string(record_offset)), std::string::npos)
+      << human.out;
+
+  ChildResult damaged_get = Rtcache({"--log", "warning", "get", cache, "key1"});
+  EXPECT_EQ(damaged_get.exit_code, 2);
+  ExpectOneLineError(damaged_get, "checksum");
+
+  ChildResult repair = Rtcache({"repair", cache, "--json"});
+  ASSERT_EQ(repair.exit_code, 0) << repair.err;
+  Json repaired = Json::parse(repair.out);
+  EXPECT_EQ(repaired["kept"], 2);
+  ASSERT_EQ(repaired["dropped"].size(), 1u);
+  EXPECT_EQ(repaired["dropped"][0]["offset"], record_offset);
+
+  EXPECT_EQ(Rtcache({"verify", cache}).exit_code, 0);
+  EXPECT_EQ(KeysOf(ParseJson(Rtcache({"ls", cache, "--json"}))),
+            (std::vector<std::string>{"key0", "key2"}));
+  EXPECT_EQ(MustGet(cache, "key0"), "value-number-0-abcdefghijklmnop");
+  EXPECT_EQ(MustGet(cache, "key2"), "value-number-2-abcdefghijklmnop");
+}
+
+TEST(CliVerifyTest, TruncatedTailIsDamageThatRepairDrops) {
+  TempDir dir;
+  const std::string cache = MakeThreeEntryCache(dir);
+  std::string bytes = read_file(cache);
+  bytes.resize(bytes.size() - 10);  // cuts into the last index
+  write_file(cache, bytes);
+
+  ChildResult verify = Rtcache({"verify", cache, "--json"});
+  EXPECT_EQ(verify.exit_code, 1) << verify.err;
+  Json report = Json::parse(verify.out);
+  EXPECT_EQ(report["ok"], false);
+  ASSERT_FALSE(report["damaged"].empty());
+  EXPECT_NE(report["damaged"].back()["reason"].get<std::string>().find("torn tail"),
+            std::string::npos)
+      << verify.out;
+
+  ChildResult repair = Rtcache({"repair", cache});
+  ASSERT_EQ(repair.exit_code, 0) << repair.err;
+  EXPECT_NE(repair.out.find("kept 3 entries, dropped 1 damaged record(s)"), std::string::npos)
+      << repair.out;
+  EXPECT_NE(repair.out.find("torn tail"), std::string::npos) << repair.out;
+  EXPECT_EQ(Rtcache({"verify", cache}).exit_code, 0);
+  EXPECT_EQ(MustGet(cache, "key2"), "value-number-2-abcdefghijklmnop");
+}
+
+TEST(CliVerifyTest, DamagedFileHeaderIsDamageNotForeign) {
+  TempDir dir;
+  const std::string cache = MakeThreeEntryCache(dir);
+  std::string bytes = read_file(cache);
+  bytes[20] ^= 0x01;  // past the magic, inside the checksummed header
+  write_file(cache, bytes);
+  ChildResult verify = Rtcache({"verify", cache, "--json"});
+  EXPECT_EQ(verify.exit_code, 1) << verify.err;
+  Json report = Json::parse(verify.out);
+  ASSERT_EQ(report["damaged"].size(), 1u);
+  EXPECT_EQ(report["damaged"][0]["offset"], 0);
+}
+
+TEST(CliVerifyTest, ForeignHeaderExitsTwoEverywhereAndIsLeftAlone) {
+  TempDir dir;
+  const std::string foreign = dir.file("foreign.rtc");
+  const std::string contents = "\x89PNG\r\n\x1a\n this is an image, not a kernel cache";
+  write_file(foreign, contents);
+  const std::string value = dir.file("value");
+  write_file(value, "v");
+  const std::vector<std::vector<std::string>> commands = {{"verify", foreign},
+                                                          {"verify", foreign, "--json"},
+                                                          {"repair", foreign},
+                                                          {"info", foreign},
+                                                          {"ls", foreign},
+                                                          {"get", foreign, "k"},
+                                                          {"put", foreign, "k", value},
+                                                          {"rm", foreign, "k"},
+                                                          {"compact", foreign},
+                                                          {"prune", foreign, "--max-size", "1K"},
+                                                          {"export", foreign, dir.file("out")},
+                                                          {"merge", dir.file("out.rtc"), foreign}};
+  for (const std::vector<std::string>& args : commands) {
+    SCOPED_TRACE(args[0]);
+    ChildResult result = Rtcache(args);
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_TRUE(result.out.empty()) << result.out;
+    ExpectOneLineError(result, foreign + ": not an rtcache file");
+  }
+  EXPECT_EQ(read_file(foreign), contents);
+  EXPECT_FALSE(file_exists(dir.file("out.rtc")));
+}
+
+TEST(CliVerifyTest, EmptyAndMissingFilesExitTwo) {
+  TempDir dir;
+  write_file(dir.file("empty.rtc"), "");
+  ChildResult empty = Rtcache({"verify", dir.file("empty.rtc")});
+  EXPECT_EQ(empty.exit_code, 2);
+  ExpectOneLineError(empty, "not an rtcache file");
+  ChildResult missing = Rtcache({"verify", dir.file("absent.rtc")});
+  EXPECT_EQ(missing.exit_code, 2);
+  ExpectOneLineError(missing, dir.file("absent.rtc"));
+}
+
+TEST(CliLogTest, LogFlagControlsWarningsAboutDamage) {
+  TempDir dir;
+  const std::string cache = MakeThreeEntryCache(dir);
+  std::string bytes = read_file(cache);
+  const size_t key_at = bytes.find("key1");
+  bytes[key_at] ^= 0x01;  // breaks the record's header checksum: ls skips it
+  write_file(cache, bytes);
+  ChildResult quiet = Rtcache({"--log", "off", "ls", cache});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.err, "");
+  ChildResult loud = Rtcache({"ls", cache, "--log", "warning"});  // also after the command
+  EXPECT_EQ(loud.exit_code, 0);
+  EXPECT_NE(loud.err.find("warning"), std::string::npos) << loud.err;
+  EXPECT_EQ(quiet.out, loud.out);
+  EXPECT_EQ(std::count(quiet.out.begin(), quiet.out.end(), '\n'), 2) << quiet.out;
+}
+
+// --- merge -------------------------------------------------------------------------
+
+TEST(CliMergeTest, UnitesCachesWrittenByTwoProcesses) {
+  TempDir dir;
+  const std::string a = dir.file("a.rtc"), b = dir.file("b.rtc"), out = dir.file("out/m.rtc");
+  ASSERT_EQ(run_child({kChild, "put", a, "a", "20"}).exit_code, 0);
+  ASSERT_EQ(run_child({kChild, "put", b, "b", "30"}).exit_code, 0);
+  MustPut(dir, a, "shared", "from a");
+  MustPut(dir, b, "shared", "from b");
+
+  ChildResult merge = Rtcache({"merge", out, a, b});
+  ASSERT_EQ(merge.exit_code, 0) << merge.err;
+  EXPECT_EQ(merge.out, out + ": merged 2 file(s), now 51 entries\n");
+  Json listing = ParseJson(Rtcache({"ls", out, "--json"}));
+  EXPECT_EQ(listing.size(), 51u);
+  EXPECT_EQ(MustGet(out, "a0"), CacheChildValue("a0"));
+  EXPECT_EQ(MustGet(out, "b29"), CacheChildValue("b29"));
+  EXPECT_EQ(MustGet(out, "shared"), "from a") << "the earliest input wins";
+  EXPECT_EQ(Rtcache({"verify", out}).exit_code, 0);
+
+  // Entries keep their creation and last-use times.
+  Json from_a = ParseJson(Rtcache({"ls", a, "--json"}));
+  auto find = [](const Json& list, const std::string& key) {
+    for (const Json& entry : list) {
+      if (entry["key"] == key) return entry;
+    }
+    return Json();
+  };
+  EXPECT_EQ(find(listing, "a7")["created"], find(from_a, "a7")["created"]);
+  EXPECT_EQ(find(listing, "a7")["last_used"], find(from_a, "a7")["last_used"]);
+}
+
+TEST(CliMergeTest, OutKeepsItsOwnEntries) {
+  TempDir dir;
+  const std::string in = dir.file("in.rtc"), out = dir.file("out.rtc");
+  MustPut(dir, out, "k", "out's");
+  MustPut(dir, in, "k", "in's");
+  MustPut(dir, in, "new", "n");
+  ChildResult merge = Rtcache({"merge", out, in});
+  ASSERT_EQ(merge.exit_code, 0) << merge.err;
+  EXPECT_EQ(MustGet(out, "k"), "out's");
+  EXPECT_EQ(MustGet(out, "new"), "n");
+  EXPECT_EQ(MustGet(in, "k"), "in's") << "inputs are not changed";
+}
+
+TEST(CliMergeTest, MissingInputChangesNothing) {
+  TempDir dir;
+  const std::string in = dir.file("in.rtc"), out = dir.file("out.rtc");
+  MustPut(dir, in, "k", "v");
+  ChildResult merge = Rtcache({"merge", out, in, dir.file("absent.rtc")});
+  EXPECT_EQ(merge.exit_code, 2);
+  ExpectOneLineError(merge, dir.file("absent.rtc"));
+  EXPECT_FALSE(file_exists(out));
+}
+
+TEST(CliMergeTest, CreatesOutEvenWithNothingToAdd) {
+  TempDir dir;
+  const std::string in = dir.file("in.rtc"), out = dir.file("out.rtc");
+  MustPut(dir, in, "k", "v");
+  ASSERT_EQ(Rtcache({"rm", in, "k"}).exit_code, 0);
+  ChildResult merge = Rtcache({"merge", out, in});
+  ASSERT_EQ(merge.exit_code, 0) << merge.err;
+  Json info = ParseJson(Rtcache({"info", out, "--json"}));
+  EXPECT_EQ(info["entries"], 0);
+  EXPECT_EQ(Rtcache({"verify", out}).exit_code, 0);
+}
+
+// --- prune -------------------------------------------------------------------------
+
+// Six equal-sized entries put in key order, then used in the order
+// key3, key0, key5, key1, key4, key2 (so key3 is the least recently used).
+std::string MakeLruCache(const TempDir& dir, uint64_t* record_bytes) {
+  const std::string path = dir.file("lru.rtc");
+  FakeClockEnv clock(kFixedEpochNs);
+  auto cache = OpenWithClock(path, &clock);
+  for (int i = 0; i < 6; ++i) {
+    const std::string key = "key" + std::to_string(i);
+    cache->put(key, ValueOfLength(key, 1000));
+  }
+  EXPECT_TRUE(cache->save().ok());
+  clock.set_now(kFixedEpochNs + 60 * kNsPerSecond);
+  for (const char* key : {"key3", "key0", "key5", "key1", "key4", "key2"}) {
+    Bytes value;
+    EXPECT_TRUE(cache->get(key, &value).ok());
+  }
+  EXPECT_TRUE(cache->save().ok());
+  std::vector<EntryInfo> entries;
+  EXPECT_TRUE(cache->entries(&entries).ok());
+  *record_bytes = entries.at(0).stored_size;
+  for (const EntryInfo& e : entries) EXPECT_EQ(e.stored_size, *record_bytes);
+  return path;
+}
+
+TEST(CliPruneTest, BySizeRemovesLeastRecentlyUsedFirst) {
+  TempDir dir;
+  uint64_t record_bytes = 0;
+  const std::string cache = MakeLruCache(dir, &record_bytes);
+  ASSERT_GT(record_bytes, 1000u);
+  ASSERT_LT(record_bytes, 1300u);  // so that 4K keeps exactly three
+
+  ChildResult prune = Rtcache({"prune", cache, "--max-size", "4K", "--json"});
+  ASSERT_EQ(prune.exit_code, 0) << prune.err;
+  Json report = Json::parse(prune.out);
+  EXPECT_EQ(report["removed"], Json({"key3", "key0", "key5"}));
+  EXPECT_EQ(report["removed_bytes"], 3 * record_bytes);
+  EXPECT_EQ(report["live_bytes_after"], 3 * record_bytes);
+
+  EXPECT_EQ(KeysOf(ParseJson(Rtcache({"ls", cache, "--json"}))),
+            (std::vector<std::string>{"key1", "key2", "key4"}));
+  Json info = ParseJson(Rtcache({"info", cache, "--json"}));
+  EXPECT_EQ(info["live_bytes"], 3 * record_bytes);
+  EXPECT_EQ(Rtcache({"verify", cache}).exit_code, 0);
+
+  ChildResult human = Rtcache({"prune", cache, "--max-size", std::to_string(record_bytes)});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_EQ(human.out, cache + ": removed 2 entries (" + std::to_string(2 * record_bytes) +
+                           " bytes), live bytes now " + std::to_string(record_bytes) +
+                           "\n  key1\n  key4\n");
+
+  ChildResult all = Rtcache({"prune", cache, "--max-size", "0", "--json"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(Json::parse(all.out)["removed"], Json({"key2"}));
+  EXPECT_EQ(ParseJson(Rtcache({"info", cache, "--json"}))["entries"], 0);
+}
+
+TEST(CliPruneTest, ByAgeRemovesEntriesNotUsedSince) {
+  TempDir dir;
+  const std::string cache = dir.file("age.rtc");
+  const int64_t now = Env::default_env()->now_nanos();
+  const int64_t day = 24 * 3600 * kNsPerSecond;
+  FakeClockEnv clock(now - 3 * day);
+  {
+    auto handle = OpenWithClock(cache, &clock);
+    handle->put("old-b", "1");  // the older of the two old ones is listed first
+    handle->put("old-a", "2");
+    handle->put("old-but-used", "3");
+    ASSERT_TRUE(handle->save().ok());
+    clock.set_now(now - 2 * 3600 * kNsPerSecond);
+    handle->put("two-hours", "4");
+    clock.set_now(now - 60 * kNsPerSecond);
+    Bytes value;
+    ASSERT_TRUE(handle->get("old-but-used", &value).ok());
+    ASSERT_TRUE(handle->save().ok());
+  }
+  ChildResult nothing = Rtcache({"prune", cache, "--older-than", "4d", "--json"});
+  ASSERT_EQ(nothing.exit_code, 0) << nothing.err;
+  EXPECT_EQ(Json::parse(nothing.out)["removed"], Json::array());
+
+  ChildResult prune = Rtcache({"prune", cache, "--older-than", "1d", "--json"});
+  ASSERT_EQ(prune.exit_code, 0) << prune.err;
+  EXPECT_EQ(Json::parse(prune.out)["removed"], Json({"old-b", "old-a"}));
+  EXPECT_EQ(KeysOf(ParseJson(Rtcache({"ls", cache, "--json"}))),
+            (std::vector<std::string>{"old-but-used", "two-hours"}));
+
+  ChildResult hours = Rtcache({"prune", cache, "--older-than", "90m", "--max-size", "1G"});
+  ASSERT_EQ(hours.exit_code, 0) << hours.err;
+  EXPECT_NE(hours.out.find("removed 1 entry"), std::string::npos) << hours.out;
+  EXPECT_EQ(KeysOf(ParseJson(Rtcache({"ls", cache, "--json"}))),
+            (std::vector<std::string>{"old-but-used"}));
+}
+
+TEST(CliPruneTest, MissingFileExitsTwo) {
+  TempDir dir;
+  ChildResult result = Rtcache({"prune", dir.file("absent.rtc"), "--max-size", "1M"});
+  EXPECT_EQ(result.exit_code, 2);
+  ExpectOneLineError(result, dir.file("absent.rtc"));
+}
+
+// --- compact, export, import --------------------------------------------------------
+
+TEST(CliCompactTest, RemovesDeadBytesAndKeepsEntries) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  for (int i = 0; i < 4; ++i) {
+    MustPut(dir, cache, "k" + std::to_string(i), std::string(3000, static_cast<char>('a' + i)));
+  }
+  ASSERT_EQ(Rtcache({"rm", cache, "k0", "k1"}).exit_code, 0);
+  Json before = ParseJson(Rtcache({"info", cache, "--json"}));
+  ChildResult compact = Rtcache({"compact", cache});
+  ASSERT_EQ(compact.exit_code, 0) << compact.err;
+  Json after = ParseJson(Rtcache({"info", cache, "--json"}));
+  EXPECT_EQ(compact.out, cache + ": " + std::to_string(before["file_bytes"].get<uint64_t>()) +
+                             " -> " + std::to_string(after["file_bytes"].get<uint64_t>()) +
+                             " bytes (2 entries)\n");
+  EXPECT_LT(after["file_bytes"], before["file_bytes"]);
+  EXPECT_LT(after["dead_bytes"], before["dead_bytes"]);
+  EXPECT_EQ(after["entries"], 2);
+  EXPECT_EQ(MustGet(cache, "k3"), std::string(3000, 'd'));
+  EXPECT_EQ(Rtcache({"verify", cache}).exit_code, 0);
+
+  ChildResult missing = Rtcache({"compact", dir.file("absent.rtc")});
+  EXPECT_EQ(missing.exit_code, 2);
+  ExpectOneLineError(missing, dir.file("absent.rtc"));
+}
+
+TEST(CliExportImportTest, RoundTripThroughFileAndPipe) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  MustPut(dir, cache, "a", "alpha");
+  MustPut(dir, cache, "hex:00", std::string(1, '\0'));
+
+  ChildResult to_file = Rtcache({"export", cache, dir.file("c.bin")});
+  ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
+  EXPECT_NE(to_file.out.find("exported 2 entries"), std::string::npos) << to_file.out;
+  ChildResult to_stdout = Rtcache({"export", cache, "-"});
+  ASSERT_EQ(to_stdout.exit_code, 0) << to_stdout.err;
+  // Each export is a new image (its header has a fresh file id and time), so
+  // compare what is comparable: stdout carries only the bytes, of equal length.
+  EXPECT_EQ(to_stdout.out.size(), file_size(dir.file("c.bin")));
+  EXPECT_TRUE(to_stdout.out.starts_with(std::string("RTCACHE\0", 8)));
+
+  // The exported bytes are the format's own: deserialize() takes them.
+  auto memory = RuntimeCache::create();
+  ASSERT_TRUE(memory->deserialize(to_stdout.out).ok());
+  EXPECT_EQ(memory->size(), 2u);
+
+  ChildResult from_file = Rtcache({"import", dir.file("copy.rtc"), dir.file("c.bin")});
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(from_file.out, dir.file("copy.rtc") + ": imported 2 entries\n");
+  ChildResult from_stdin =
+      RtcacheWithStdin(dir, {"import", dir.file("piped.rtc"), "-"}, to_stdout.out);
+  ASSERT_EQ(from_stdin.exit_code, 0) << from_stdin.err;
+  for (const std::string& copy : {dir.file("copy.rtc"), dir.file("piped.rtc")}) {
+    EXPECT_EQ(MustGet(copy, "a"), "alpha");
+    EXPECT_EQ(MustGet(copy, "hex:00"), std::string(1, '\0'));
+  }
+
+  // Imported entries replace equal keys and keep the others.
+  MustPut(dir, cache, "a", "changed");
+  MustPut(dir, cache, "b", "beta");
+  ASSERT_EQ(Rtcache({"import", cache, dir.file("c.bin")}).exit_code, 0);
+  EXPECT_EQ(MustGet(cache, "a"), "alpha");
+  EXPECT_EQ(MustGet(cache, "b"), "beta");
+}
+
+TEST(CliExportImportTest, BadInputLeavesTheCacheAlone) {
+  TempDir dir;
+  write_file(dir.file("junk.bin"), "definitely not a serialized cache");
+  ChildResult junk = Rtcache({"import", dir.file("c.rtc"), dir.file("junk.bin")});
+  EXPECT_EQ(junk.exit_code, 2);
+  ExpectOneLineError(junk, dir.file("junk.bin"));
+  EXPECT_FALSE(file_exists(dir.file("c.rtc")));
+
+  ChildResult missing = Rtcache({"import", dir.file("c.rtc"), dir.file("absent.bin")});
+  EXPECT_EQ(missing.exit_code, 2);
+  ExpectOneLineError(missing, dir.file("absent.bin"));
+
+  ChildResult export_missing = Rtcache({"export", dir.file("absent.rtc"), "-"});
+  EXPECT_EQ(export_missing.exit_code, 2);
+  EXPECT_TRUE(export_missing.out.empty());
+  ExpectOneLineError(export_missing, dir.file("absent.rtc"));
+}
+
+TEST(CliExportImportTest, EmptyInputCreatesAnEmptyCache) {
+  TempDir dir;
+  ChildResult result = RtcacheWithStdin(dir, {"import", dir.file("c.rtc"), "-"}, "");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(ParseJson(Rtcache({"info", dir.file("c.rtc"), "--json"}))["entries"], 0);
+}
+
+// --- many processes, locks -----------------------------------------------------------
+
+TEST(CliConcurrencyTest, EightConcurrentPutsLoseNothing) {
+  TempDir dir;
+  const std::string cache = dir.file("shared.rtc");
+  constexpr int kProcesses = 8;
+  constexpr int kRounds = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<pid_t> children;
+    for (int i = 0; i < kProcesses; ++i) {
+      const std::string key = "r" + std::to_string(round) + "-p" + std::to_string(i);
+      const std::string base = dir.file(key);
+      write_file(base + ".in", ValueOfLength(key, 5000));
+      children.push_back(
+          SpawnRtcache({"put", cache, key}, base + ".in", base + ".out", base + ".err"));
+    }
+    for (size_t i = 0; i < children.size(); ++i) {
+      const std::string key = "r" + std::to_string(round) + "-p" + std::to_string(i);
+      EXPECT_EQ(WaitForExit(children[i]), 0) << key << ": " << read_file(dir.file(key) + ".err");
+    }
+  }
+  Json listing = ParseJson(Rtcache({"ls", cache, "--json"}));
+  EXPECT_EQ(listing.size(), static_cast<size_t>(kProcesses * kRounds)) << listing.dump();
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kProcesses; ++i) {
+      const std::string key = "r" + std::to_string(round) + "-p" + std::to_string(i);
+      EXPECT_EQ(MustGet(cache, key), ValueOfLength(key, 5000)) << key;
+    }
+  }
+  EXPECT_EQ(Rtcache({"verify", cache}).exit_code, 0);
+}
+
+TEST(CliLockTest, LockTimeoutExitsTwoAndChangesNothing) {
+  TempDir dir;
+  const std::string cache = dir.file("c.rtc");
+  MustPut(dir, cache, "k", "v");
+  const std::string before = read_file(cache);
+  std::unique_ptr<FileLock> held;
+  ASSERT_TRUE(
+      Env::default_env()->lock(cache + ".lock", 0600, std::chrono::milliseconds(0), &held).ok());
+  const std::string value = dir.file("value");
+  write_file(value, "w");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--lock-timeout", "0s", "put", cache, "k2", value},
+        std::vector<std::string>{"rm", cache, "k", "--lock-timeout", "0"},
+        std::vector<std::string>{"--lock-timeout", "0s", "repair", cache}}) {
+    SCOPED_TRACE(args[2]);
+    ChildResult result = Rtcache(args);
+    EXPECT_EQ(result.exit_code, 2);
+    ExpectOneLineError(result, cache + ".lock");
+  }
+  EXPECT_EQ(read_file(cache), before);
+  // Readers take no lock.
+  EXPECT_EQ(MustGet(cache, "k"), "v");
+  EXPECT_EQ(Rtcache({"verify", cache}).exit_code, 0);
+}
+
+// --- warm ----------------------------------------------------------------------------
+
+TEST(CliWarmTest, IsRegisteredButNotAvailableYet) {
+  TempDir dir;
+  ChildResult help = Rtcache({"warm", "--help"});
+  ASSERT_EQ(help.exit_code, 0);
+  for (const char* option : {"--cache", "--arch", "--option", "--name-expr", "SOURCE.cu"}) {
+    EXPECT_NE(help.out.find(option), std::string::npos) << option;
+  }
+  ChildResult result = Rtcache({"warm", "--cache", dir.file("c.rtc"), "--arch", "sm_90", "--option",
+                                "-O3", "--name-expr", "k<1>", "a.cu", "b.cu"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.err, "rtcache warm: the JIT engine is not built yet\n");
+  EXPECT_FALSE(file_exists(dir.file("c.rtc")));
+}
+
+}  // namespace
+}  // namespace rtcache

@@ -1,0 +1,52 @@
+// Text conventions of the rtcache command-line tool: how keys, sizes,
+// durations and timestamps are written on the command line and in output,
+// and whole-file input/output with errors that name the file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "rtcache/status.h"
+
+namespace rtcache::cli {
+
+// KEY on the command line: text as given, or "hex:" followed by an even
+// number of hex digits for arbitrary bytes. False (with *error set) when the
+// hex form is malformed.
+bool ParseKey(std::string_view text, std::string* key, std::string* error);
+
+// A key (or metadata) as the tool prints it: as is when every byte is
+// printable ASCII, else "hex:" + lowercase hex. Text that is empty or starts
+// with "hex:" is printed in hex too, so that every printed key parses back
+// to the same bytes with ParseKey.
+std::string DisplayKey(std::string_view key);
+
+// SIZE: decimal bytes with an optional K, M or G suffix (powers of 1024,
+// either case). False on anything else or on overflow.
+bool ParseSize(std::string_view text, uint64_t* bytes);
+
+// DURATION: decimal count with an optional s, m, h or d suffix (no suffix
+// means seconds). False on anything else or when it does not fit in int64
+// nanoseconds (about 292 years), the unit the library computes in.
+bool ParseDuration(std::string_view text, std::chrono::seconds* duration);
+
+// Nanoseconds since the Unix epoch as ISO-8601 UTC to the second
+// ("2025-01-31T17:04:05Z"); "-" for 0, which the library uses for "none".
+std::string FormatTimestamp(int64_t epoch_ns);
+
+// "1536 (1.5 KiB)"-style rendering for human output.
+std::string FormatBytes(uint64_t bytes);
+
+// Replaces line breaks so that an error is always exactly one line.
+std::string OneLine(std::string_view text);
+
+// Reads all of `path`, or of standard input when path is "-".
+Status ReadInput(const std::string& path, std::string* data);
+
+// Writes all of data to `path` (created or truncated, mode 0666 less the
+// umask), or to standard output when path is "-".
+Status WriteOutput(const std::string& path, std::string_view data);
+
+}  // namespace rtcache::cli
