@@ -16,7 +16,8 @@ namespace rtcache::codec {
 // kNone the raw bytes are the stored bytes (nothing is copied).
 Compression encode(Compression wanted, int level, std::string_view raw, std::string* stored);
 
-// Decodes `stored` into exactly raw_len bytes; Corruption on any mismatch.
-Status decode(Compression encoding, std::string_view stored, uint64_t raw_len, std::string* raw);
+// Decodes `stored` into exactly raw_len bytes at `raw` (which has room for
+// them); Corruption on any mismatch.
+Status decode(Compression encoding, std::string_view stored, uint64_t raw_len, char* raw);
 
 }  // namespace rtcache::codec

@@ -4,10 +4,13 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <thread>
 
@@ -63,6 +66,32 @@ class PosixFile final : public File {
         return posix_error(path_, errno);
       }
       done += static_cast<size_t>(w);
+    }
+    return Status::OK();
+  }
+
+  Status write_gather(uint64_t offset, const std::vector<std::string_view>& pieces) override {
+    std::vector<iovec> iov;
+    iov.reserve(pieces.size());
+    for (std::string_view p : pieces) {
+      if (!p.empty()) iov.push_back({const_cast<char*>(p.data()), p.size()});
+    }
+    size_t first = 0;
+    while (first < iov.size()) {
+      int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+      ssize_t w = ::pwritev(fd_, iov.data() + first, count, static_cast<off_t>(offset));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return posix_error(path_, errno);
+      }
+      offset += static_cast<uint64_t>(w);
+      // Skip what was written; a short write resumes inside a piece.
+      size_t done = static_cast<size_t>(w);
+      while (first < iov.size() && done >= iov[first].iov_len) done -= iov[first++].iov_len;
+      if (first < iov.size()) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + done;
+        iov[first].iov_len -= done;
+      }
     }
     return Status::OK();
   }
@@ -247,14 +276,18 @@ class PosixEnv final : public Env {
 
   Status lock(const std::string& path, uint32_t mode, std::chrono::milliseconds timeout,
               std::unique_ptr<FileLock>* lock) override {
-    // Created exclusively when absent so that the requested mode can be set
-    // exactly (the umask would narrow a group-shared mode).
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    static_cast<mode_t>(mode));
-    if (fd >= 0) {
-      (void)::fchmod(fd, static_cast<mode_t>(mode));
-    } else if (errno == EEXIST) {
-      fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    // Usually it exists. When not, it is created exclusively so that the
+    // requested mode can be set exactly (the umask would narrow a
+    // group-shared mode).
+    int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  static_cast<mode_t>(mode));
+      if (fd >= 0) {
+        (void)::fchmod(fd, static_cast<mode_t>(mode));
+      } else if (errno == EEXIST) {
+        fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);  // lost a race: fine
+      }
     }
     if (fd < 0) {
       if (errno == ELOOP) return Status::PermissionDenied(path + ": is a symbolic link");

@@ -111,11 +111,13 @@ store::EncodedRecord encode_put(const Options& options, std::string_view key, co
 }
 
 // Runs fn(0..n-1), on several threads when there is enough compression work
-// to pay for them (a first save of a large cache is bound by compression).
+// to pay for them: a save is bound by compression above a few hundred KB.
 template <typename Fn>
-void parallel_for(size_t n, bool heavy, Fn&& fn) {
-  const size_t threads = std::min<size_t>({std::thread::hardware_concurrency(), 8, n / 16});
-  if (!heavy || threads < 2) {
+void parallel_for(size_t n, uint64_t work_bytes, Fn&& fn) {
+  constexpr uint64_t kBytesPerThread = 256u << 10;
+  const size_t threads = std::min<size_t>(
+      {std::thread::hardware_concurrency(), 8, n, static_cast<size_t>(work_bytes / kBytesPerThread)});
+  if (threads < 2) {
     for (size_t i = 0; i < n; ++i) fn(i);
     return;
   }
@@ -255,8 +257,9 @@ bool RuntimeCache::autosave_now() noexcept {
   // and only once: whoever flips the flag first saves.
   if (getpid() != owner_pid_ || !autosave_.exchange(false)) return false;
   try {
+    unregister_exit_hook();  // autosave is off now: nothing left for the hook to do
     Status s = save();
-    if (!s.ok()) log(LogLevel::kWarning, "autosave failed: " + s.to_string());
+    if (!s.ok()) log(LogLevel::kWarning, "autosave of " + options_.path + " failed: " + s.to_string());
   } catch (const std::exception& e) {
     log(LogLevel::kWarning, "autosave of " + options_.path + " failed: " + e.what());
   } catch (...) {
@@ -753,7 +756,11 @@ Status RuntimeCache::save(const std::string& path) {
       put_jobs.emplace_back(i, p++);
     }
   }
-  parallel_for(put_jobs.size(), options_.compression != Compression::kNone, [&](size_t j) {
+  uint64_t compress_bytes = 0;
+  if (options_.compression != Compression::kNone) {
+    for (const auto& [key, e] : puts) compress_bytes += e.value.size();
+  }
+  parallel_for(put_jobs.size(), compress_bytes, [&](size_t j) {
     auto [record, p] = put_jobs[j];
     changes.records[record] = encode_put(options_, puts[p].first, puts[p].second);
   });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <random>
 #include <unistd.h>
 #include <cstdio>
@@ -248,36 +249,37 @@ class MemoryFile final : public File {
   std::string bytes_;
 };
 
-// Buffers appends into large writes.
+// Gathers appends into large vectored writes. Borrowed pieces must stay
+// alive until flush(); owned ones are kept here.
 class Appender {
  public:
   Appender(File& file, uint64_t offset) : file_(file), offset_(offset) {}
-  uint64_t position() const { return offset_ + buffer_.size(); }
+  uint64_t position() const { return offset_ + pending_; }
   Status append(std::string_view bytes) {
-    if (buffer_.size() + bytes.size() > kWriteChunk) {
-      Status s = flush();
-      if (!s.ok()) return s;
-      if (bytes.size() >= kWriteChunk) {
-        s = file_.write_at(offset_, bytes);
-        offset_ += bytes.size();
-        return s;
-      }
-    }
-    buffer_.append(bytes);
-    return Status::OK();
+    pieces_.push_back(bytes);
+    pending_ += bytes.size();
+    return pending_ >= kWriteChunk || pieces_.size() >= 1024 ? flush() : Status::OK();
+  }
+  Status append_owned(std::string bytes) {
+    owned_.push_back(std::move(bytes));
+    return append(owned_.back());
   }
   Status flush() {
-    if (buffer_.empty()) return Status::OK();
-    Status s = file_.write_at(offset_, buffer_);
-    offset_ += buffer_.size();
-    buffer_.clear();
+    if (pieces_.empty()) return Status::OK();
+    Status s = file_.write_gather(offset_, pieces_);
+    offset_ += pending_;
+    pending_ = 0;
+    pieces_.clear();
+    owned_.clear();
     return s;
   }
 
  private:
   File& file_;
   uint64_t offset_;
-  std::string buffer_;
+  uint64_t pending_ = 0;
+  std::vector<std::string_view> pieces_;
+  std::deque<std::string> owned_;  // stable addresses
 };
 
 // Appends padding, an index of `slots`, and returns the index's offset.
@@ -289,7 +291,7 @@ Status append_index(Appender* out, const IndexInfo& info, const std::vector<Slot
   *index_offset = out->position() + pad;
   std::string value = format::encode_index_value(info, slots, *index_offset);
   format::append_record(&bytes, RecordType::kIndex, 0, {}, {}, value, value.size(), info.saved_ns);
-  return out->append(bytes);
+  return out->append_owned(std::move(bytes));
 }
 
 std::string base_name(const std::string& path) {
@@ -337,7 +339,7 @@ Status write_new_file(Env* env, const std::string& path, const CommitOptions& op
   out->header.file_id = random_id();
   out->header.created_ns = env->now_nanos();
   Appender appender(*temp, 0);
-  s = appender.append(format::encode_file_header(out->header));
+  s = appender.append_owned(format::encode_file_header(out->header));
   if (!s.ok()) return fail(s);
   std::vector<Slot> slots;
   s = write_records(&appender, &slots);
@@ -396,7 +398,7 @@ Status compact_file_impl(Env* env, const std::string& path, const CommitOptions&
           if (rs.is_io_error()) return rs;
           if (!rs.ok()) continue;  // damaged: not carried over
           slots->push_back({slot.key_hash, appender->position(), slot.length, slot.last_used_ns});
-          rs = appender->append(record.raw);
+          rs = appender->append_owned(std::move(record.raw));
           if (!rs.ok()) return rs;
         }
         return Status::OK();
@@ -490,55 +492,76 @@ std::string parent_dir(const std::string& path) {
 Status read_record(File& file, uint64_t offset, uint64_t length, const Limits& limits,
                    ReadMode mode, Record* record) {
   const std::string& path = file.path();
-  auto damaged = [&](const std::string& why) { return Status::Corruption(at(path, offset) + ": " + why); };
-  // With the length known (from an index) the record is read in one go.
-  auto buffer = std::make_shared<std::string>();
-  const bool whole = length >= kRecordHeaderSize && mode != ReadMode::kHeaderOnly;
-  Status s = read_exact(file, offset, whole ? length : kRecordHeaderSize, buffer.get());
-  if (!s.ok()) return s;
-  std::string_view head = std::string_view(*buffer).substr(0, kRecordHeaderSize);
-  s = format::decode_record_header(head, &record->header);
+  auto damaged = [&](const std::string& why) {
+    return Status::Corruption(at(path, offset) + ": " + why);
+  };
+  // With the length known (from an index) the whole record is read with one
+  // pread into an uninitialised buffer (no zero fill); a raw value is then
+  // handed out in place, inside it.
+  std::shared_ptr<char[]> whole;
+  char head_copy[kRecordHeaderSize];
+  const char* head = head_copy;
+  size_t got = 0;
+  Status s;
+  if (length >= kRecordHeaderSize && length <= limits.max_value_bytes + (2u << 20) &&
+      mode != ReadMode::kHeaderOnly) {
+    whole = std::make_shared_for_overwrite<char[]>(length);
+    s = file.read_at(offset, length, whole.get(), &got);
+    if (!s.ok()) return s;
+    if (got != length) return damaged("truncated");
+    head = whole.get();
+  } else {
+    s = file.read_at(offset, kRecordHeaderSize, head_copy, &got);
+    if (!s.ok()) return s;
+    if (got != kRecordHeaderSize) return damaged("truncated");
+  }
+  s = format::decode_record_header({head, kRecordHeaderSize}, &record->header);
   if (!s.ok()) return s.with_context(at(path, offset));
   const RecordHeader& h = record->header;
   if (length != 0 && h.record_length() != length) return damaged("length does not match the index");
   if (h.value_len > limits.max_value_bytes || h.raw_len > limits.max_value_bytes) {
     return damaged("value larger than the configured maximum");
   }
+  const std::string_view head_view(head, kRecordHeaderSize);
   if (mode == ReadMode::kHeaderOnly) {
     std::string key_meta;
     s = read_exact(file, offset + kRecordHeaderSize, h.key_len + h.meta_len, &key_meta);
     if (!s.ok()) return s;
-    if (!format::head_hash_matches(head, key_meta)) return damaged("header checksum mismatch");
+    if (!format::head_hash_matches(head_view, key_meta)) return damaged("header checksum mismatch");
     record->key = key_meta.substr(0, h.key_len);
     record->meta = key_meta.substr(h.key_len);
     return Status::OK();
   }
-  // A raw value is handed out in place, inside the record's buffer.
+  const size_t rest_len = h.record_length() - kRecordHeaderSize;
+  std::shared_ptr<char[]> owner = whole;
+  const char* rest = whole ? whole.get() + kRecordHeaderSize : nullptr;
   if (!whole) {
-    std::string rest;
-    s = read_exact(file, offset + kRecordHeaderSize, h.record_length() - kRecordHeaderSize, &rest);
+    owner = std::make_shared_for_overwrite<char[]>(rest_len);
+    s = file.read_at(offset + kRecordHeaderSize, rest_len, owner.get(), &got);
     if (!s.ok()) return s;
-    buffer->append(rest);
-    head = std::string_view(*buffer).substr(0, kRecordHeaderSize);
+    if (got != rest_len) return damaged("truncated");
+    rest = owner.get();
   }
-  std::string_view all(*buffer);
-  std::string_view key_meta = all.substr(kRecordHeaderSize, h.key_len + h.meta_len);
-  if (!format::head_hash_matches(head, key_meta)) return damaged("header checksum mismatch");
-  std::string_view stored = all.substr(kRecordHeaderSize + h.key_len + h.meta_len);
+  std::string_view key_meta(rest, h.key_len + h.meta_len);
+  if (!format::head_hash_matches(head_view, key_meta)) return damaged("header checksum mismatch");
+  std::string_view stored(rest + key_meta.size(), h.value_len);
   if (format::hash_bytes(stored) != h.value_hash) return damaged("value checksum mismatch");
   record->key.assign(key_meta.substr(0, h.key_len));
   record->meta.assign(key_meta.substr(h.key_len));
-  const size_t value_offset = kRecordHeaderSize + h.key_len + h.meta_len;
+  if (mode == ReadMode::kValueAndRaw) {
+    record->raw.reserve(h.record_length());
+    record->raw.assign(head, kRecordHeaderSize);
+    record->raw.append(rest, rest_len);
+  }
   if (h.encoding == static_cast<uint8_t>(Compression::kNone)) {
-    if (mode == ReadMode::kValueAndRaw) record->raw = *buffer;
-    record->value = Bytes(std::shared_ptr<const std::string>(buffer), value_offset, h.value_len);
+    record->value = Bytes(std::shared_ptr<const void>(owner, owner.get()), stored.data(),
+                          stored.size());
     return Status::OK();
   }
-  std::string raw;
-  s = codec::decode(static_cast<Compression>(h.encoding), stored, h.raw_len, &raw);
+  std::shared_ptr<char[]> raw = std::make_shared_for_overwrite<char[]>(h.raw_len);
+  s = codec::decode(static_cast<Compression>(h.encoding), stored, h.raw_len, raw.get());
   if (!s.ok()) return s.with_context(at(path, offset));
-  record->value = Bytes(std::move(raw));
-  if (mode == ReadMode::kValueAndRaw) record->raw = std::move(*buffer);
+  record->value = Bytes(std::shared_ptr<const void>(raw, raw.get()), raw.get(), h.raw_len);
   return Status::OK();
 }
 
@@ -647,7 +670,7 @@ Status evict_over_budget(const CommitOptions& options, const View& current, cons
     }
     std::string erase;
     format::append_record(&erase, RecordType::kErase, 0, key, {}, {}, 0, now);
-    Status s = appender->append(erase);
+    Status s = appender->append_owned(std::move(erase));
     if (!s.ok()) return s;
     delta->push_back({victim.key_hash, 0, 0, now});
     live -= victim.length;
@@ -663,7 +686,7 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
               CommitResult* result) {
   *result = CommitResult{};
   Status s = env->create_dirs(parent_dir(path), options.dir_mode);
-  if (!s.ok()) return s;
+  if (!s.ok()) return s.with_context(path);
   std::unique_ptr<FileLock> lock;
   s = env->lock(path + ".lock", options.file_mode, options.lock_timeout, &lock);
   if (!s.ok()) return s;
@@ -849,8 +872,9 @@ uint64_t find_next_record(File& file, uint64_t from, uint64_t size, const Limits
 }
 
 std::string build_image(Env* env, const std::vector<EncodedRecord>& records) {
-  std::string image = format::encode_file_header({format::kFormatVersion, random_id(),
-                                                  env->now_nanos()});
+  // No id, no times: the same entries give the same bytes.
+  (void)env;
+  std::string image = format::encode_file_header({format::kFormatVersion, 0, 0, 0});
   std::vector<Slot> slots;
   for (const EncodedRecord& r : records) {
     if (r.erase) continue;
@@ -861,7 +885,6 @@ std::string build_image(Env* env, const std::vector<EncodedRecord>& records) {
   slots = apply_slots({}, std::move(slots));
   IndexInfo info;
   info.generation = 1;
-  info.saved_ns = env->now_nanos();
   uint64_t pad = format::pad_before_index(image.size());
   if (pad) format::append_pad(&image, pad);
   std::string value = format::encode_index_value(info, slots, image.size());

@@ -19,28 +19,34 @@ namespace rtcache {
 class Bytes {
  public:
   Bytes() = default;
-  explicit Bytes(std::string data)
-      : rep_(std::make_shared<const std::string>(std::move(data))), size_(rep_->size()) {}
+  explicit Bytes(std::string data) {
+    auto owned = std::make_shared<const std::string>(std::move(data));
+    data_ = owned->data();
+    size_ = owned->size();
+    owner_ = std::move(owned);
+  }
   explicit Bytes(std::string_view data) : Bytes(std::string(data)) {}
-  // A part of a shared buffer (used to hand out a value read together with
-  // its record without copying it out).
-  Bytes(std::shared_ptr<const std::string> buffer, size_t offset, size_t size)
-      : rep_(std::move(buffer)), offset_(offset), size_(size) {}
+  // Bytes that `owner` keeps alive (used to hand out a value in place, inside
+  // the buffer it was read or decompressed into, without copying it out).
+  Bytes(std::shared_ptr<const void> owner, const char* data, size_t size)
+      : owner_(std::move(owner)), data_(data), size_(size) {}
 
-  const char* data() const { return rep_ ? rep_->data() + offset_ : ""; }
+  const char* data() const { return owner_ ? data_ : ""; }
   size_t size() const { return size_; }
-  bool empty() const { return size() == 0; }
+  bool empty() const { return size_ == 0; }
   std::string_view view() const { return {data(), size()}; }
   std::string str() const { return std::string(view()); }
 
   // True when both refer to the same stored bytes (not a content comparison).
-  bool shares_with(const Bytes& other) const { return rep_ == other.rep_; }
+  bool shares_with(const Bytes& other) const {
+    return owner_ == other.owner_ && data_ == other.data_;
+  }
 
   friend bool operator==(const Bytes& a, const Bytes& b) { return a.view() == b.view(); }
 
  private:
-  std::shared_ptr<const std::string> rep_;
-  size_t offset_ = 0;
+  std::shared_ptr<const void> owner_;
+  const char* data_ = nullptr;
   size_t size_ = 0;
 };
 

@@ -152,6 +152,9 @@ class ScopedRuntimeCache {
  public:
   // Target: a path, "" (memory only), or a stream read once now (from its
   // position) and written once, whole, at that same position on destruction.
+  // An iostream cannot be truncated: if the new image is shorter than the old,
+  // the old image's tail stays after it; readers ignore it, because an image
+  // records its own length.
   static Status open(std::vector<Engine*> engines, const std::string& path, bool autosave,
                      std::unique_ptr<ScopedRuntimeCache>* out);
   static Status open(std::vector<Engine*> engines, std::iostream& stream, bool autosave,

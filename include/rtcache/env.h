@@ -63,6 +63,16 @@ class File {
   virtual Status read_at(uint64_t offset, size_t n, char* dst, size_t* got) = 0;
   // Writes all of data at offset, extending the file as needed.
   virtual Status write_at(uint64_t offset, std::string_view data) = 0;
+  // Writes the pieces back to back from offset (pwritev); by default one
+  // write_at per piece, so a wrapper that overrides write_at sees every byte.
+  virtual Status write_gather(uint64_t offset, const std::vector<std::string_view>& pieces) {
+    for (std::string_view piece : pieces) {
+      Status s = write_at(offset, piece);
+      if (!s.ok()) return s;
+      offset += piece.size();
+    }
+    return Status::OK();
+  }
   virtual Status sync() = 0;
   virtual Status truncate(uint64_t size) = 0;
   virtual Status stat(FileInfo* info) = 0;

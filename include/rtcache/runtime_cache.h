@@ -148,7 +148,8 @@ class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
 
   // --- portable bytes and streams ---------------------------------------------
 
-  // The whole cache as one byte string (the file format, compacted).
+  // The whole cache as one byte string (the file format, compacted; the same
+  // entries always give the same bytes).
   Status serialize(std::string* out);
   // Merges a serialize() string in (its entries replace equal keys and are
   // saved by the next save()). Empty input is a no-op. Bad bytes: an error
@@ -157,8 +158,9 @@ class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
 
   // Writes serialize() to the stream once; *bytes_written = its length.
   Status save_to_stream(std::ostream& stream, size_t* bytes_written = nullptr);
-  // Reads the stream to its end and deserializes it; *bytes_read = its length
-  // (0 = the stream was empty, a no-op).
+  // Reads one serialize() image from the stream (an image records its own
+  // length, so reading stops at its end; bytes after it are left unread) and
+  // merges it in; *bytes_read = its length (0 = the stream was empty, a no-op).
   Status load_from_stream(std::istream& stream, size_t* bytes_read = nullptr);
 
   // --- files -------------------------------------------------------------------
