@@ -7,6 +7,7 @@ CMAKE     ?= cmake
 CTEST_ARGS ?=
 DEB_PACKAGES := g++ cmake make pkg-config libzstd-dev libxxhash-dev libgtest-dev libgmock-dev \
                 libbenchmark-dev ninja-build libcli11-dev nlohmann-json3-dev
+DEB_PACKAGES += pybind11-dev python3-dev python3-pytest
 
 .PHONY: all deps configure build test demo bench asan tsan test-sanitizers format clean
 

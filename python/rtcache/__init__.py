@@ -1,0 +1,83 @@
+"""rtcache: a persistent, multi-process cache for JIT-compiled GPU kernels.
+
+Python bindings of the C++ library (include/rtcache/*.h are the reference).
+
+- RuntimeCache: a handle on one cache file (or an in-memory cache). Saving
+  merges into the file under an inter-process lock; with autosave_on_del the
+  handle saves itself once, when it is destroyed or when the process exits.
+- Engine, EngineConfig, RuntimeSettings, Kernel: CUDA C++ compiled at run time
+  with NVRTC, through a RuntimeCache.
+- runtime_cache(engines, path_or_stream): one cache shared by several engines
+  for the duration of a ``with`` block.
+
+Errors derive from RuntimeCacheError (a RuntimeError) and also from the
+built-in exception that fits: CacheIOError (OSError), LockTimeoutError
+(TimeoutError), CachePermissionError (PermissionError), CorruptionError and
+InvalidArgumentError (ValueError), CompileError (InvalidArgumentError),
+NotSupportedError (NotImplementedError), NotFoundError (LookupError).
+
+rtcache's warnings (a failed autosave, a damaged record skipped) go to the
+``rtcache`` logger while the interpreter runs, and to stderr after it has
+begun shutting down.
+"""
+
+from ._rtcache import (
+    CacheIOError,
+    CachePermissionError,
+    CacheStats,
+    CompileError,
+    Compression,
+    CorruptionError,
+    Engine,
+    EngineConfig,
+    EngineStats,
+    EntryInfo,
+    FileReport,
+    InvalidArgumentError,
+    Kernel,
+    LockTimeoutError,
+    LogLevel,
+    NotFoundError,
+    NotSupportedError,
+    RuntimeCache,
+    RuntimeCacheError,
+    RuntimeSettings,
+    __version__,
+    default_cache_path,
+    exit_registry_size,
+    inspect_file,
+    log_level,
+    set_log_level,
+)
+from ._scope import RuntimeCacheScope, runtime_cache
+
+__all__ = [
+    "CacheIOError",
+    "CachePermissionError",
+    "CacheStats",
+    "CompileError",
+    "Compression",
+    "CorruptionError",
+    "Engine",
+    "EngineConfig",
+    "EngineStats",
+    "EntryInfo",
+    "FileReport",
+    "InvalidArgumentError",
+    "Kernel",
+    "LockTimeoutError",
+    "LogLevel",
+    "NotFoundError",
+    "NotSupportedError",
+    "RuntimeCache",
+    "RuntimeCacheError",
+    "RuntimeCacheScope",
+    "RuntimeSettings",
+    "__version__",
+    "default_cache_path",
+    "exit_registry_size",
+    "inspect_file",
+    "log_level",
+    "runtime_cache",
+    "set_log_level",
+]

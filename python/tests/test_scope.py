@@ -1,0 +1,180 @@
+"""``with rtcache.runtime_cache(engines, target) as cache:`` -- the scoped, shared cache (O7.2)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+import rtcache
+from support import make_engine, unsavable_path
+
+
+def test_scope_loads_attaches_one_handle_restores_and_saves_once(tmp_path):
+    """Original plan: loads and saves; one handle for all engines; saved exactly once."""
+    path, own = tmp_path / "scope.rtc", tmp_path / "own.rtc"
+    warmup = make_engine(rtcache.RuntimeSettings.path(path))
+    warmup.kernel("scale<float>")
+    del warmup  # saves `path`
+    a = make_engine(rtcache.RuntimeSettings.path(own))
+    b = make_engine()
+    a_before, b_before = a.runtime_settings, b.runtime_settings
+    with rtcache.runtime_cache([a, b], path) as shared:
+        assert isinstance(shared, rtcache.RuntimeCache) and shared.autosave_on_del is False
+        assert a.runtime_cache is shared and b.runtime_cache is shared
+        assert a.kernel("scale<float>").from_cache, "loaded before any engine asked"
+        b.kernel("scale<int>")
+        assert shared.stats.saves == 0
+    assert a.runtime_settings == a_before and b.runtime_settings == b_before
+    assert shared.stats.saves == 1, "exactly once"
+    saved = rtcache.RuntimeCache(path)
+    saved.load()
+    assert len(saved) == 4  # two kernels, each with its alias entry
+
+
+def test_memory_only_scope_creates_no_file(tmp_path):
+    """Original plan: "" stays in memory and creates no file."""
+    engine = make_engine()
+    with rtcache.runtime_cache(engine) as shared:
+        engine.kernel("scale<float>")
+        assert shared.path == "" and len(shared) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_no_engine_is_an_error():
+    """Original plan: no engine under the targets is an error."""
+    with pytest.raises(RuntimeError, match="no engine"):
+        rtcache.runtime_cache([])
+    with pytest.raises(rtcache.InvalidArgumentError):
+        rtcache.runtime_cache(iter(()), "")
+
+
+def test_targets_that_are_neither_a_path_nor_a_stream_are_rejected():
+    """Original plan: an unsupported target type is rejected with a clear error."""
+    engine = make_engine()
+    for target in (42, b"bytes are not a path here", object(), None):
+        with pytest.raises(TypeError, match="path .* or a binary file-like object"):
+            rtcache.runtime_cache(engine, target)
+    for engines in (42, "engine", [engine, "not an engine"]):
+        with pytest.raises(TypeError, match="Engine"):
+            rtcache.runtime_cache(engines)
+
+
+def test_a_save_failure_at_exit_is_a_warning(tmp_path, caplog):
+    path = unsavable_path(tmp_path)
+    engine = make_engine()
+    with caplog.at_level(logging.WARNING, logger="rtcache"):
+        with rtcache.runtime_cache(engine, path):
+            engine.kernel("scale<float>")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "rtcache"]
+    assert len(warnings) == 1 and str(path.parent) in warnings[0]
+    assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+
+
+def test_a_save_failure_never_masks_the_exception_leaving_the_block(tmp_path, caplog):
+    path = unsavable_path(tmp_path)
+    engine = make_engine()
+    with caplog.at_level(logging.WARNING, logger="rtcache"):
+        with pytest.raises(KeyError, match="from the block"):
+            with rtcache.runtime_cache(engine, path):
+                engine.kernel("scale<float>")
+                raise KeyError("from the block")
+    assert len([r for r in caplog.records if r.name == "rtcache"]) == 1
+    assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+
+
+def test_an_exception_in_the_block_still_restores_and_saves(tmp_path):
+    path = tmp_path / "scope.rtc"
+    engine = make_engine()
+    with pytest.raises(ZeroDivisionError):
+        with rtcache.runtime_cache(engine, path) as shared:
+            engine.kernel("scale<float>")
+            1 / 0  # noqa: B018
+    assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+    assert shared.stats.saves == 1 and path.exists()
+
+
+def test_autosave_false_restores_without_saving(tmp_path):
+    path = tmp_path / "scope.rtc"
+    engine = make_engine()
+    with rtcache.runtime_cache(engine, path, autosave=False) as shared:
+        engine.kernel("scale<float>")
+    assert shared.stats.saves == 0 and not path.exists()
+    shared.save()  # the caller decides
+    assert path.exists()
+
+
+def test_an_engine_given_twice_is_attached_and_restored_once(tmp_path):
+    engine = make_engine(rtcache.RuntimeSettings.path(tmp_path / "own.rtc"))
+    before = engine.runtime_settings
+    with rtcache.runtime_cache([engine, engine], tmp_path / "scope.rtc") as shared:
+        assert engine.runtime_cache is shared
+    assert engine.runtime_settings == before
+
+
+def test_close_saves_now_and_raises_on_failure(tmp_path):
+    engine = make_engine()
+    scope = rtcache.runtime_cache(engine, unsavable_path(tmp_path))
+    with scope:
+        engine.kernel("scale<float>")
+        with pytest.raises(rtcache.CacheIOError):
+            scope.close()
+        assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+    # leaving after close() does nothing more
+
+
+# --- stream targets (R15: read once, written whole once, never appended) ---------------
+
+
+def test_stream_is_read_once_and_written_whole_once_at_its_position():
+    prefix = b"header that is not the cache"
+    stream = io.BytesIO()
+    stream.write(prefix)
+    first = make_engine()
+    with rtcache.runtime_cache(first, stream):
+        first.kernel("scale<float>")
+    once = stream.getvalue()
+    assert once.startswith(prefix) and len(once) > len(prefix)
+
+    stream.seek(len(prefix))
+    second = make_engine()
+    with rtcache.runtime_cache(second, stream) as shared:
+        assert second.kernel("scale<float>").from_cache
+        assert shared.stats.bytes_loaded == len(once) - len(prefix)
+    # Rewritten in place, not appended after the old bytes (fixes D7).
+    assert stream.getvalue().startswith(prefix) and len(stream.getvalue()) == len(once)
+
+    stream.seek(len(prefix))
+    check = rtcache.RuntimeCache()
+    assert check.load_from_stream(stream) == len(once) - len(prefix)
+    assert len(check) == 2
+
+
+def test_stream_scope_truncates_a_shrinking_cache():
+    stream = io.BytesIO()
+    engine = make_engine()
+    with rtcache.runtime_cache(engine, stream):
+        engine.kernel("scale<float>")
+        engine.kernel("scale<int>")
+    big = len(stream.getvalue())
+    stream.seek(0)
+    with rtcache.runtime_cache(engine, stream) as shared:
+        shared.reset()
+    assert 0 < len(stream.getvalue()) < big
+    stream.seek(0)
+    assert rtcache.RuntimeCache().load_from_stream(stream) == len(stream.getvalue())
+
+
+def test_stream_scope_with_an_open_file(tmp_path):
+    engine = make_engine()
+    with open(tmp_path / "cache.bin", "w+b") as f:
+        with rtcache.runtime_cache(engine, f):
+            engine.kernel("vector_add")
+        f.seek(0)
+        with rtcache.runtime_cache(make_engine(), f) as shared:
+            assert len(shared) == 2
+    loaded = rtcache.RuntimeCache()
+    with open(tmp_path / "cache.bin", "rb") as f:
+        assert loaded.load_from_stream(f) == (tmp_path / "cache.bin").stat().st_size
+    assert len(loaded) == 2

@@ -1,0 +1,531 @@
+// Lifecycle of RuntimeCache handles: autosave in the destructor and through the
+// process-wide exit hook, the exit registry, clone(), implicit_for(), and the
+// real-process matrix (return from main, exit from a worker thread, static
+// objects, _exit, quick_exit, fork, churn) run through cache_child.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rtcache/rtcache.h"
+#include "test_util.h"
+
+namespace rtcache {
+namespace {
+
+using testing::ChildResult;
+using testing::file_exists;
+using testing::run_child;
+using testing::TempDir;
+using testing::write_file;
+
+constexpr const char* kChild = RTCACHE_cache_child_PATH;
+
+// Must match ValueFor() in cache_child.cc.
+std::string ValueFor(std::string_view key) {
+  std::string value;
+  while (value.size() < 256) value += "value-of:" + std::string(key) + ";";
+  return value;
+}
+
+std::string Key(int i) {
+  return "k" + std::to_string(i);
+}
+
+Options PathOptions(const std::string& path, bool autosave) {
+  Options options;
+  options.path = path;
+  options.autosave_on_del = autosave;
+  return options;
+}
+
+void PutKeys(RuntimeCache& cache, int n) {
+  for (int i = 0; i < n; ++i) cache.put(Key(i), ValueFor(Key(i)));
+}
+
+// Opens `path` in a fresh handle and checks it holds exactly k0..k<n-1>.
+void ExpectFileHoldsKeys(const std::string& path, int n) {
+  std::shared_ptr<RuntimeCache> cache;
+  Status s = RuntimeCache::open(PathOptions(path, false), &cache);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(cache->size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    Bytes value;
+    Status got = cache->get(Key(i), &value);
+    ASSERT_TRUE(got.ok()) << Key(i) << ": " << got.to_string();
+    EXPECT_EQ(value.str(), ValueFor(Key(i)));
+  }
+}
+
+bool Contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+size_t CountOccurrences(std::string_view haystack, std::string_view needle) {
+  size_t count = 0;
+  for (size_t pos = haystack.find(needle); pos != std::string_view::npos;
+       pos = haystack.find(needle, pos + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+// Replaces the log sink (and sets the level to warning) for its lifetime,
+// recording every message; restores the previous sink and level afterwards.
+class LogCapture {
+ public:
+  LogCapture() : previous_level_(log_level()) {
+    previous_sink_ = set_log_sink([this](LogLevel level, std::string_view message) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      messages_.emplace_back(level, std::string(message));
+    });
+    set_log_level(LogLevel::kWarning);
+  }
+  ~LogCapture() {
+    set_log_sink(std::move(previous_sink_));
+    set_log_level(previous_level_);
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  // Messages at warning level or above.
+  std::vector<std::string> warnings() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& [level, message] : messages_) {
+      if (level >= LogLevel::kWarning) out.push_back(message);
+    }
+    return out;
+  }
+
+ private:
+  LogLevel previous_level_;
+  LogSink previous_sink_;
+  std::mutex mutex_;
+  std::vector<std::pair<LogLevel, std::string>> messages_;
+};
+
+// A cache path whose parent is a regular file: creating the directory fails
+// with ENOTDIR, which (unlike permission bits) stops root too.
+std::string UnsavablePath(const TempDir& dir) {
+  write_file(dir.file("not-a-dir"), "x");
+  return dir.file("not-a-dir") + "/cache.rtc";
+}
+
+// --- autosave in-process ---------------------------------------------------------
+
+TEST(LifecycleTest, DestructorSavesAutosavingHandle) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  {
+    auto cache = RuntimeCache::create(PathOptions(path, true));
+    PutKeys(*cache, 20);
+    EXPECT_FALSE(file_exists(path)) << "nothing is written before the handle dies";
+  }
+  ExpectFileHoldsKeys(path, 20);
+}
+
+TEST(LifecycleTest, DestructorSaveFailureIsLoggedOnceAndNotThrown) {
+  TempDir dir;
+  const std::string path = UnsavablePath(dir);
+  LogCapture logs;
+  {
+    auto cache = RuntimeCache::create(PathOptions(path, true));
+    PutKeys(*cache, 3);
+  }  // the destructor is noexcept: an escaping error would terminate the test
+  std::vector<std::string> warnings = logs.warnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(Contains(warnings[0], path)) << "the warning names the file: " << warnings[0];
+}
+
+TEST(LifecycleTest, AutosaveNowFailureCountsAndLogsOnceAndIsNotRetriedOnDestruction) {
+  TempDir dir;
+  const std::string path = UnsavablePath(dir);
+  LogCapture logs;
+  auto cache = RuntimeCache::create(PathOptions(path, true));
+  PutKeys(*cache, 3);
+  cache->autosave_now();
+  EXPECT_FALSE(cache->autosave_on_del()) << "autosave is turned off before saving";
+  EXPECT_EQ(cache->stats().save_failures, 1u);
+  EXPECT_EQ(cache->stats().saves, 0u);
+  EXPECT_EQ(cache->size(), 3u) << "a failed save keeps the entries";
+  cache.reset();  // autosave is off: the destructor must not try (and log) again
+  std::vector<std::string> warnings = logs.warnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(Contains(warnings[0], path)) << warnings[0];
+}
+
+TEST(LifecycleTest, AutosaveNowSavesOnceAndTurnsAutosaveOff) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  const size_t baseline = exit_registry_size();
+  auto cache = RuntimeCache::create(PathOptions(path, true));
+  EXPECT_EQ(exit_registry_size(), baseline + 1);
+  PutKeys(*cache, 5);
+
+  EXPECT_TRUE(cache->autosave_now());
+  EXPECT_FALSE(cache->autosave_on_del());
+  EXPECT_EQ(cache->exit_token(), 0u) << "turning autosave off unregisters";
+  EXPECT_EQ(exit_registry_size(), baseline);
+  EXPECT_EQ(cache->stats().saves, 1u);
+  ExpectFileHoldsKeys(path, 5);
+
+  // Second call: autosave is off, so nothing runs, even with new entries.
+  cache->put("late", "late value");
+  EXPECT_FALSE(cache->autosave_now());
+  EXPECT_EQ(cache->stats().saves, 1u);
+  cache.reset();
+  ExpectFileHoldsKeys(path, 5);  // "late" was never saved
+}
+
+TEST(LifecycleTest, AutosaveNowOnUserBuiltHandleDoesNothing) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  auto cache = RuntimeCache::create(PathOptions(path, false));
+  PutKeys(*cache, 2);
+  EXPECT_FALSE(cache->autosave_now());
+  EXPECT_EQ(cache->stats().saves, 0u);
+  EXPECT_FALSE(file_exists(path));
+}
+
+TEST(LifecycleTest, UserBuiltHandleDoesNotAutosaveByDefault) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  const size_t baseline = exit_registry_size();
+  Options options;
+  options.path = path;  // autosave_on_del left at its default
+  auto cache = RuntimeCache::create(options);
+  EXPECT_FALSE(cache->autosave_on_del());
+  EXPECT_EQ(cache->exit_token(), 0u);
+  EXPECT_EQ(exit_registry_size(), baseline);
+  PutKeys(*cache, 4);
+  cache.reset();
+  EXPECT_FALSE(file_exists(path));
+}
+
+TEST(LifecycleTest, ExitRegistryShrinksBackAfterHandlesDie) {
+  TempDir dir;
+  const size_t baseline = exit_registry_size();
+  std::vector<std::shared_ptr<RuntimeCache>> handles;
+  for (int i = 0; i < 10; ++i) {
+    handles.push_back(RuntimeCache::create(PathOptions(dir.file("c" + std::to_string(i)), true)));
+  }
+  EXPECT_EQ(exit_registry_size(), baseline + 10);
+  handles.resize(4);
+  EXPECT_EQ(exit_registry_size(), baseline + 4);
+  handles.clear();
+  EXPECT_EQ(exit_registry_size(), baseline);
+}
+
+TEST(LifecycleTest, DeadHandleLeavesNothingRegistered) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  const size_t baseline = exit_registry_size();
+  std::weak_ptr<RuntimeCache> weak;
+  {
+    auto cache = RuntimeCache::create(PathOptions(path, true));
+    EXPECT_NE(cache->exit_token(), 0u);
+    PutKeys(*cache, 1);
+    weak = cache;
+  }
+  EXPECT_TRUE(weak.expired()) << "the registry must not keep the handle alive";
+  EXPECT_EQ(exit_registry_size(), baseline);
+  ExpectFileHoldsKeys(path, 1);
+}
+
+TEST(LifecycleTest, RegistryHoldsNoStrongReference) {
+  TempDir dir;
+  auto cache = RuntimeCache::create(PathOptions(dir.file("cache.rtc"), true));
+  EXPECT_EQ(cache.use_count(), 1) << "the exit hook holds only a weak reference";
+}
+
+TEST(LifecycleTest, HandlesGetDistinctExitTokens) {
+  TempDir dir;
+  auto a = RuntimeCache::create(PathOptions(dir.file("cache.rtc"), true));
+  auto b = RuntimeCache::create(PathOptions(dir.file("cache.rtc"), true));
+  EXPECT_NE(a, b) << "two handles on one path are two handles";
+  EXPECT_NE(a->exit_token(), 0u);
+  EXPECT_NE(b->exit_token(), 0u);
+  EXPECT_NE(a->exit_token(), b->exit_token());
+}
+
+TEST(LifecycleTest, SetAutosaveOnDelRegistersAndUnregisters) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  const size_t baseline = exit_registry_size();
+  auto cache = RuntimeCache::create(PathOptions(path, false));
+  ASSERT_EQ(cache->exit_token(), 0u);
+
+  cache->set_autosave_on_del(true);
+  EXPECT_TRUE(cache->autosave_on_del());
+  const uint64_t token = cache->exit_token();
+  EXPECT_NE(token, 0u);
+  EXPECT_EQ(exit_registry_size(), baseline + 1);
+
+  cache->set_autosave_on_del(true);  // already on: no second registration
+  EXPECT_EQ(cache->exit_token(), token);
+  EXPECT_EQ(exit_registry_size(), baseline + 1);
+
+  cache->set_autosave_on_del(false);
+  EXPECT_FALSE(cache->autosave_on_del());
+  EXPECT_EQ(cache->exit_token(), 0u);
+  EXPECT_EQ(exit_registry_size(), baseline);
+
+  PutKeys(*cache, 2);
+  cache.reset();
+  EXPECT_FALSE(file_exists(path)) << "autosave turned off: the destructor does not save";
+}
+
+TEST(LifecycleTest, AutosaveTurnedOnLaterSavesOnDestruction) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  const size_t baseline = exit_registry_size();
+  {
+    auto cache = RuntimeCache::create(PathOptions(path, false));
+    PutKeys(*cache, 3);
+    cache->set_autosave_on_del(true);
+  }
+  EXPECT_EQ(exit_registry_size(), baseline);
+  ExpectFileHoldsKeys(path, 3);
+}
+
+// --- clone --------------------------------------------------------------------
+
+TEST(LifecycleTest, CloneGetsOwnExitTokenAndKeepsPathAutosaveAndEntries) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  const size_t baseline = exit_registry_size();
+  auto original = RuntimeCache::create(PathOptions(path, true));
+  PutKeys(*original, 6);
+  original->put("with-metadata", "v", "sm_90 nvrtc 13.0");
+
+  auto copy = original->clone();
+  ASSERT_NE(copy, nullptr);
+  EXPECT_NE(copy, original);
+  EXPECT_EQ(copy->path(), path);
+  EXPECT_TRUE(copy->autosave_on_del());
+  EXPECT_NE(copy->exit_token(), 0u);
+  EXPECT_NE(copy->exit_token(), original->exit_token());
+  EXPECT_EQ(exit_registry_size(), baseline + 2);
+  EXPECT_EQ(copy->size(), original->size());
+  for (int i = 0; i < 6; ++i) {
+    Bytes value;
+    ASSERT_TRUE(copy->get(Key(i), &value).ok()) << Key(i);
+    EXPECT_EQ(value.str(), ValueFor(Key(i)));
+  }
+  std::vector<EntryInfo> entries;
+  ASSERT_TRUE(copy->entries(&entries).ok());
+  bool found_metadata = false;
+  for (const auto& entry : entries) {
+    if (entry.key == "with-metadata") found_metadata = entry.metadata == "sm_90 nvrtc 13.0";
+  }
+  EXPECT_TRUE(found_metadata) << "per-entry metadata survives clone()";
+
+  // Independent afterwards: changes to one do not show in the other.
+  copy->put("only-in-copy", "x");
+  EXPECT_TRUE(original->erase(Key(0)));
+  EXPECT_FALSE(original->contains("only-in-copy"));
+  EXPECT_TRUE(copy->contains(Key(0)));
+
+  copy.reset();
+  EXPECT_EQ(exit_registry_size(), baseline + 1) << "the clone's registration goes with it";
+  original->set_autosave_on_del(false);
+}
+
+TEST(LifecycleTest, CloneOfUserBuiltHandleIsNotRegistered) {
+  TempDir dir;
+  const size_t baseline = exit_registry_size();
+  auto original = RuntimeCache::create(PathOptions(dir.file("cache.rtc"), false));
+  auto copy = original->clone();
+  EXPECT_FALSE(copy->autosave_on_del());
+  EXPECT_EQ(copy->exit_token(), 0u);
+  EXPECT_EQ(exit_registry_size(), baseline);
+}
+
+TEST(LifecycleTest, CloneSavesWhatTheOriginalHadNotSaved) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  auto original = RuntimeCache::create(PathOptions(path, true));
+  PutKeys(*original, 8);
+  auto copy = original->clone();
+  original->set_autosave_on_del(false);
+  original.reset();  // never saved
+  EXPECT_FALSE(file_exists(path));
+  copy.reset();  // the clone's destructor saves the unsaved entries
+  ExpectFileHoldsKeys(path, 8);
+}
+
+// --- implicit_for ---------------------------------------------------------------
+
+TEST(LifecycleTest, ImplicitForSharesOneHandlePerPathWhileAlive) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  auto first = RuntimeCache::implicit_for(path);
+  ASSERT_NE(first, nullptr);
+  EXPECT_TRUE(first->autosave_on_del());
+  EXPECT_NE(first->exit_token(), 0u);
+  EXPECT_EQ(first->path(), path);
+
+  auto second = RuntimeCache::implicit_for(path);
+  EXPECT_EQ(second, first);
+  auto other = RuntimeCache::implicit_for(dir.file("other.rtc"));
+  EXPECT_NE(other, first);
+
+  std::weak_ptr<RuntimeCache> weak = first;
+  first->put("shared", "value");
+  first.reset();
+  EXPECT_EQ(RuntimeCache::implicit_for(path), second) << "still alive through `second`";
+
+  second.reset();
+  EXPECT_TRUE(weak.expired()) << "the factory must not keep implicit handles alive";
+  EXPECT_TRUE(file_exists(path)) << "the last holder's release autosaved it";
+
+  auto fresh = RuntimeCache::implicit_for(path);
+  EXPECT_TRUE(fresh->autosave_on_del());
+  Bytes value;
+  ASSERT_TRUE(fresh->get("shared", &value).ok()) << "a new implicit handle loads the file";
+  EXPECT_EQ(value.str(), "value");
+}
+
+TEST(LifecycleTest, ImplicitForLogsLoadFailureAndStartsEmpty) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  write_file(path, std::string(4096, 'G'));  // a foreign file
+  LogCapture logs;
+  auto cache = RuntimeCache::implicit_for(path);
+  ASSERT_NE(cache, nullptr);
+  EXPECT_EQ(cache->size(), 0u);
+  std::vector<std::string> warnings = logs.warnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(Contains(warnings[0], path)) << warnings[0];
+  cache->set_autosave_on_del(false);  // keep the foreign file out of this test's scope
+}
+
+// --- real processes -----------------------------------------------------------------
+
+constexpr int kFillCount = 50;
+
+ChildResult RunFill(const std::string& path, const std::string& mode) {
+  return run_child(
+      {kChild, "--env", "RTCACHE_LOG=warning", "fill", path, std::to_string(kFillCount), mode});
+}
+
+// A normal exit saves every entry, exits 0, and logs nothing.
+void ExpectSavedByChild(const std::string& mode) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  ChildResult child = RunFill(path, mode);
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_EQ(child.err, "") << "no warning, no error at exit";
+  ExpectFileHoldsKeys(path, kFillCount);
+}
+
+void ExpectNotSavedByChild(const std::string& mode) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  ChildResult child = RunFill(path, mode);
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_FALSE(file_exists(path)) << mode << " is documented not to save";
+}
+
+TEST(LifecycleProcessTest, ReturnFromMainDestructorSaves) {
+  ExpectSavedByChild("local");
+}
+
+TEST(LifecycleProcessTest, ReturnFromMainExitHookSavesLiveHandleOnce) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  ChildResult child = RunFill(path, "return");
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_EQ(child.err, "");
+  // Printed by an atexit handler that runs after the library's hook.
+  EXPECT_EQ(child.out, "report saves=1 autosave=0\n");
+  ExpectFileHoldsKeys(path, kFillCount);
+}
+
+TEST(LifecycleProcessTest, ExitFromMainSavesLiveHandle) {
+  ExpectSavedByChild("exit_main");
+}
+
+TEST(LifecycleProcessTest, ExitFromWorkerThreadSavesLiveHandle) {
+  ExpectSavedByChild("exit_thread");
+}
+
+TEST(LifecycleProcessTest, StaticObjectHandleIsSavedOnceByExitHook) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  ChildResult child = RunFill(path, "static");
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_EQ(child.err, "");
+  // The static's destructor runs after the hook: saved once, autosave off, and
+  // destroying the handle then (static destruction) is still safe.
+  EXPECT_EQ(child.out, "holder saves=1 autosave=0\n");
+  ExpectFileHoldsKeys(path, kFillCount);
+}
+
+TEST(LifecycleProcessTest, FunctionLocalStaticHandleIsSavedByDestructor) {
+  ExpectSavedByChild("static_local");
+}
+
+TEST(LifecycleProcessTest, HandleDroppedMidProgramIsSavedAndHookIsNoOp) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  ChildResult child = RunFill(path, "drop");
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_EQ(child.err, "") << "the exit hook for a dead handle is silent";
+  EXPECT_EQ(child.out, "registry=0\n");
+  ExpectFileHoldsKeys(path, kFillCount);
+}
+
+TEST(LifecycleProcessTest, QuickExitDoesNotSave) {
+  ExpectNotSavedByChild("quick_exit");
+}
+
+TEST(LifecycleProcessTest, UnderscoreExitDoesNotSave) {
+  ExpectNotSavedByChild("_exit");
+}
+
+// The child of fork() adds "forked" to the inherited handle and exits
+// normally; the parent then returns from main and saves its own k0..k49.
+void ExpectForkedChildDoesNotSave(const std::string& mode) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  ChildResult child = RunFill(path, mode);
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_EQ(child.out, "child_status=0 file_after_child=absent\n");
+  EXPECT_EQ(child.err, "");
+  ExpectFileHoldsKeys(path, kFillCount);  // exactly the parent's keys: no "forked"
+}
+
+TEST(LifecycleProcessTest, ForkedChildDoesNotSaveInheritedHandleAtExit) {
+  ExpectForkedChildDoesNotSave("fork");
+}
+
+TEST(LifecycleProcessTest, ForkedChildDoesNotSaveInheritedHandleOnDestruction) {
+  ExpectForkedChildDoesNotSave("fork_drop");
+}
+
+TEST(LifecycleProcessTest, ChurnOfAutosavingHandlesLeavesRegistryEmpty) {
+  TempDir dir;
+  const std::string path = dir.file("cache.rtc");
+  ChildResult child = run_child({kChild, "churn", path, "100000"});
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_EQ(child.out, "peak=10\nregistry=0\n");
+  EXPECT_FALSE(file_exists(path)) << "handles with nothing to save write nothing";
+}
+
+TEST(LifecycleProcessTest, ExitHookSaveFailureIsLoggedOnceWithPath) {
+  TempDir dir;
+  const std::string path = UnsavablePath(dir);
+  ChildResult child = RunFill(path, "exit_main");
+  EXPECT_EQ(child.exit_code, 0) << "a failed autosave does not change the exit status";
+  EXPECT_EQ(CountOccurrences(child.err, "rtcache: "), 1u) << child.err;
+  EXPECT_TRUE(Contains(child.err, path)) << child.err;
+}
+
+}  // namespace
+}  // namespace rtcache
