@@ -47,6 +47,7 @@ from ._rtcache import (
     exit_registry_size,
     inspect_file,
     log_level,
+    save_on_signals,
     set_log_level,
 )
 from ._scope import RuntimeCacheScope, runtime_cache
@@ -79,5 +80,6 @@ __all__ = [
     "inspect_file",
     "log_level",
     "runtime_cache",
+    "save_on_signals",
     "set_log_level",
 ]

@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "rtcache/rtcache.h"
+#include "rtcache/signals.h"
 
 namespace py = pybind11;
 
@@ -444,6 +445,9 @@ struct OptionArgs {
   uint64_t compaction_min_dead_bytes = 4u << 20;
   Seconds last_use_resolution{600.0};
   uint64_t max_value_bytes = 1ull << 30;
+  uint64_t max_bytes = 0;
+  Seconds checkpoint_interval{0.0};
+  bool trust_others = false;
 
   Options to_options() const {
     Options o;
@@ -460,6 +464,9 @@ struct OptionArgs {
     o.last_use_resolution = std::chrono::duration_cast<std::chrono::seconds>(
         to_millis(last_use_resolution, "last_use_resolution"));
     o.max_value_bytes = max_value_bytes;
+    o.max_bytes = max_bytes;
+    o.checkpoint_interval = to_millis(checkpoint_interval, "checkpoint_interval");
+    o.trust_others = trust_others;
     return o;
   }
 };
@@ -477,6 +484,9 @@ py::dict options_dict(const Options& o) {
   d["compaction_min_dead_bytes"] = o.compaction_min_dead_bytes;
   d["last_use_resolution"] = std::chrono::duration<double>(o.last_use_resolution).count();
   d["max_value_bytes"] = o.max_value_bytes;
+  d["max_bytes"] = o.max_bytes;
+  d["checkpoint_interval"] = std::chrono::duration<double>(o.checkpoint_interval).count();
+  d["trust_others"] = o.trust_others;
   return d;
 }
 
@@ -603,6 +613,12 @@ PyCache set_state(const py::dict& state) {
   args.compaction_min_dead_bytes = o["compaction_min_dead_bytes"].cast<uint64_t>();
   args.last_use_resolution = Seconds{o["last_use_resolution"].cast<double>()};
   args.max_value_bytes = o["max_value_bytes"].cast<uint64_t>();
+  // Pickles from before these options existed restore with the defaults.
+  if (o.contains("max_bytes")) args.max_bytes = o["max_bytes"].cast<uint64_t>();
+  if (o.contains("checkpoint_interval")) {
+    args.checkpoint_interval = Seconds{o["checkpoint_interval"].cast<double>()};
+  }
+  if (o.contains("trust_others")) args.trust_others = o["trust_others"].cast<bool>();
   // Autosave is turned on only once the entries are in: a restore that fails
   // midway leaves a handle that is dropped silently and saves nothing (O14).
   std::shared_ptr<RuntimeCache> cache = RuntimeCache::create(args.to_options());
@@ -645,7 +661,10 @@ exits normally. Errors on those paths are logged (logger "rtcache"), never raise
 Options (keyword-only; see include/rtcache/options.h): lock_timeout (seconds or
 timedelta), compression (Compression.ZSTD or NONE), compression_level, sync,
 file_mode, dir_mode, compaction_dead_ratio, compaction_min_dead_bytes,
-last_use_resolution (seconds or timedelta), max_value_bytes.
+last_use_resolution (seconds or timedelta), max_value_bytes, max_bytes (a size
+budget: least recently used entries are evicted at save; 0 = RTCACHE_MAX_SIZE or
+none), checkpoint_interval (seconds or timedelta; periodic background saves; 0 =
+off), trust_others (accept files owned by others or writable by group/others).
 
 pickle and copy.deepcopy give a new handle with the same path, options,
 autosave flag and entries, and its own exit registration.
@@ -677,6 +696,21 @@ void define_module(py::module_& m) {
       "when no location is writable.");
   m.def("exit_registry_size", &exit_registry_size,
         "Number of live handles registered with the exit hook in this process.");
+  m.def(
+      "save_on_signals",
+      [](const std::vector<int>& signals, Seconds deadline) {
+        std::chrono::milliseconds ms = to_millis(deadline, "deadline");
+        Status s = Status::OK();
+        for (int signo : signals) {
+          s = save_on_signals({signo}, ms);
+          if (!s.ok()) break;
+        }
+        check(s);
+      },
+      py::arg("signals") = std::vector<int>{SIGTERM, SIGINT}, py::arg("deadline") = Seconds{5.0},
+      "Opt-in: on the first of these signals, save every live autosaving handle (waiting at "
+      "most `deadline` seconds) on a dedicated thread, then restore the signal's previous "
+      "handler and raise it again, so the process ends (or not) as it would have.");
 
   py::class_<CacheStats>(m, "CacheStats", "Counters of a handle since it was made.")
       .def_readonly("entries", &CacheStats::entries)
@@ -691,6 +725,7 @@ void define_module(py::module_& m) {
       .def_readonly("save_failures", &CacheStats::save_failures)
       .def_readonly("compactions", &CacheStats::compactions)
       .def_readonly("damaged_records", &CacheStats::damaged_records)
+      .def_readonly("evictions", &CacheStats::evictions)
       .def("__repr__", [](const CacheStats& s) {
         return "CacheStats(entries=" + std::to_string(s.entries) +
                ", hits=" + std::to_string(s.hits) + ", misses=" + std::to_string(s.misses) +
@@ -744,10 +779,12 @@ void define_module(py::module_& m) {
                        Compression compression, int compression_level, bool sync,
                        uint32_t file_mode, uint32_t dir_mode, double compaction_dead_ratio,
                        uint64_t compaction_min_dead_bytes, Seconds last_use_resolution,
-                       uint64_t max_value_bytes) {
+                       uint64_t max_value_bytes, uint64_t max_bytes, Seconds checkpoint_interval,
+                       bool trust_others) {
              return make_cache({path.value, autosave_on_del, lock_timeout, compression,
                                 compression_level, sync, file_mode, dir_mode, compaction_dead_ratio,
-                                compaction_min_dead_bytes, last_use_resolution, max_value_bytes});
+                                compaction_min_dead_bytes, last_use_resolution, max_value_bytes,
+                                max_bytes, checkpoint_interval, trust_others});
            }),
            py::arg("path") = FsPath{}, py::arg("autosave_on_del") = false, py::kw_only(),
            py::arg("lock_timeout") = Seconds{10.0}, py::arg("compression") = Compression::kZstd,
@@ -755,7 +792,8 @@ void define_module(py::module_& m) {
            py::arg("dir_mode") = 0700u, py::arg("compaction_dead_ratio") = 0.5,
            py::arg("compaction_min_dead_bytes") = uint64_t{4u << 20},
            py::arg("last_use_resolution") = Seconds{600.0},
-           py::arg("max_value_bytes") = uint64_t{1ull << 30})
+           py::arg("max_value_bytes") = uint64_t{1ull << 30}, py::arg("max_bytes") = uint64_t{0},
+           py::arg("checkpoint_interval") = Seconds{0.0}, py::arg("trust_others") = false)
       .def_property_readonly(
           "path", [](const RuntimeCache& self) { return FsPath{self.path()}; },
           "The cache file ('' for an in-memory cache).")
@@ -852,6 +890,8 @@ void define_module(py::module_& m) {
       .def(
           "compact", [](RuntimeCache& self) { check(released([&] { return self.compact(); })); },
           "Rewrites the file without dead bytes, under the lock.")
+      .def_property_readonly("has_unsaved_changes", &RuntimeCache::has_unsaved_changes,
+                             "Whether save() would write something.")
       .def("save_to_stream", &save_to_stream, py::arg("stream"),
            "Writes serialize() to a binary file-like object once; returns the byte count.")
       .def("load_from_stream", &load_from_stream, py::arg("stream"),

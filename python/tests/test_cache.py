@@ -6,6 +6,9 @@ import fcntl
 import io
 import logging
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -260,3 +263,46 @@ def test_paths_may_be_str_or_path_like(tmp_path):
         assert Path(cache.path).exists()
     with pytest.raises(TypeError):
         rtcache.RuntimeCache(42)
+
+
+def test_size_budget_evicts_least_recently_used_at_save(tmp_path):
+    path = str(tmp_path / "budget.rtc")
+    writer = rtcache.RuntimeCache(path, compression=rtcache.Compression.NONE)
+    for i in range(8):
+        writer.put(f"k{i}", bytes([i]) * 10_000)
+    writer.save()
+    small = rtcache.RuntimeCache(path, max_bytes=40_000, compression=rtcache.Compression.NONE)
+    small.load()
+    small.put("new", b"x" * 10_000)
+    small.save()
+    assert small.stats.evictions > 0
+    check = rtcache.RuntimeCache(path)
+    check.load()
+    assert check.get("new") == b"x" * 10_000
+    assert len(check) <= 4
+
+
+def test_checkpoint_options_and_unsaved_changes_are_visible(tmp_path):
+    cache = rtcache.RuntimeCache(str(tmp_path / "c.rtc"), checkpoint_interval=3600, trust_others=True)
+    assert not cache.has_unsaved_changes
+    cache.put("k", b"v")
+    assert cache.has_unsaved_changes
+    cache.save()
+    assert not cache.has_unsaved_changes
+
+
+def test_save_on_signals_saves_before_sigterm_ends_the_process(tmp_path):
+    path = tmp_path / "signal.rtc"
+    script = f"""
+import os, signal, rtcache
+cache = rtcache.RuntimeCache({str(path)!r}, autosave_on_del=True)
+cache.put("k", b"saved on SIGTERM")
+rtcache.save_on_signals([signal.SIGTERM], deadline=10)
+os.kill(os.getpid(), signal.SIGTERM)
+signal.pause()
+"""
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert child.returncode == -signal.SIGTERM
+    check = rtcache.RuntimeCache(str(path))
+    check.load()
+    assert check.get("k") == b"saved on SIGTERM"
