@@ -959,18 +959,86 @@ TEST(CliLockTest, LockTimeoutExitsTwoAndChangesNothing) {
 
 // --- warm ----------------------------------------------------------------------------
 
-TEST(CliWarmTest, IsRegisteredButNotAvailableYet) {
-  TempDir dir;
+constexpr const char* kWarmSource = R"(
+template <typename T> __global__ void scale(T* x, T a, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) x[i] *= a;
+}
+extern "C" __global__ void vadd(const float* a, const float* b, float* c, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) c[i] = a[i] + b[i];
+}
+__global__ void __launch_bounds__(128) copy_ints(const int* a, int* b) { b[threadIdx.x] = a[threadIdx.x]; }
+)";
+
+TEST(CliWarmTest, HelpListsTheOptions) {
   ChildResult help = Rtcache({"warm", "--help"});
   ASSERT_EQ(help.exit_code, 0);
   for (const char* option : {"--cache", "--arch", "--option", "--name-expr", "SOURCE.cu"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option;
   }
-  ChildResult result = Rtcache({"warm", "--cache", dir.file("c.rtc"), "--arch", "sm_90", "--option",
-                                "-O3", "--name-expr", "k<1>", "a.cu", "b.cu"});
-  EXPECT_EQ(result.exit_code, 2);
-  EXPECT_EQ(result.err, "rtcache warm: the JIT engine is not built yet\n");
-  EXPECT_FALSE(file_exists(dir.file("c.rtc")));
+}
+
+TEST(CliWarmTest, CompilesPlainKernelsThenFindsThemCached) {
+  TempDir dir;
+  write_file(dir.file("k.cu"), kWarmSource);
+  const std::string cache = dir.file("c.rtc");
+  ChildResult cold = Rtcache({"warm", "--cache", cache, "--arch", "sm_90", "--option=-std=c++17",
+                              dir.file("k.cu")});
+  ASSERT_EQ(cold.exit_code, 0) << cold.err;
+  EXPECT_NE(cold.out.find("warm: 2 compiled, 0 already cached, 0 failed"), std::string::npos)
+      << cold.out;
+  ChildResult warm = Rtcache({"warm", "--cache", cache, "--arch", "sm_90", "--option=-std=c++17",
+                              dir.file("k.cu")});
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  EXPECT_NE(warm.out.find("warm: 0 compiled, 2 already cached, 0 failed"), std::string::npos)
+      << warm.out;
+  ChildResult ls = Rtcache({"ls", cache});
+  EXPECT_NE(ls.out.find("kernel=vadd"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("kernel=copy_ints"), std::string::npos) << ls.out;
+  EXPECT_EQ(ls.out.find("kernel=scale"), std::string::npos) << "templates need --name-expr";
+}
+
+TEST(CliWarmTest, AnApplicationEngineFindsWhatWarmCompiled) {
+  TempDir dir;
+  write_file(dir.file("k.cu"), kWarmSource);
+  const std::string cache = dir.file("c.rtc");
+  ChildResult result = Rtcache({"warm", "--cache", cache, "--arch", "sm_90", "--option=-std=c++17",
+                                "--name-expr", "scale<float>", dir.file("k.cu")});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("warm: 1 compiled"), std::string::npos) << result.out;
+  EngineConfig config;
+  config.source = kWarmSource;
+  config.options = {"-std=c++17"};
+  config.arch = "sm_90";
+  Engine engine(config, RuntimeSettings::path(cache));
+  Kernel kernel;
+  ASSERT_TRUE(engine.kernel("scale<float>", &kernel).ok());
+  EXPECT_TRUE(kernel.from_cache);
+  EXPECT_EQ(engine.stats().compiles, 0u);
+}
+
+TEST(CliWarmTest, CompileErrorsExitOneAndNameTheSource) {
+  TempDir dir;
+  write_file(dir.file("bad.cu"), "__global__ void broken() { not_declared(); }\n");
+  ChildResult result =
+      Rtcache({"warm", "--cache", dir.file("c.rtc"), "--arch", "sm_90", dir.file("bad.cu")});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("bad.cu"), std::string::npos) << result.err;
+  EXPECT_NE(result.out.find("0 compiled, 0 already cached, 1 failed"), std::string::npos)
+      << result.out;
+}
+
+TEST(CliWarmTest, UnreadableSourceOrNoKernelsExitTwo) {
+  TempDir dir;
+  ChildResult missing =
+      Rtcache({"warm", "--cache", dir.file("c.rtc"), "--arch", "sm_90", dir.file("none.cu")});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("none.cu"), std::string::npos) << missing.err;
+  write_file(dir.file("empty.cu"), "// nothing to compile\n");
+  ChildResult empty =
+      Rtcache({"warm", "--cache", dir.file("c.rtc"), "--arch", "sm_90", dir.file("empty.cu")});
+  EXPECT_EQ(empty.exit_code, 2);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cli_util.h"
+#include "warm.h"
 #include "rtcache/rtcache.h"
 
 #ifndef RTCACHE_VERSION
@@ -520,7 +521,7 @@ int Main(int argc, char** argv) {
   std::string path, key, input, output, metadata, max_size, older_than;
   std::vector<std::string> keys, in_paths;
   bool json = false;
-  std::string warm_cache_path, warm_arch;  // warm's arguments, unused until the engine exists
+  std::string warm_cache_path, warm_arch;
   std::vector<std::string> warm_options, warm_name_exprs, warm_sources;
   Options options;  // completed from the global options after parsing
 
@@ -664,14 +665,20 @@ int Main(int argc, char** argv) {
   add_positional(sub, "FILE", &path, "Cache file (created if absent)");
   add_positional(sub, "IN", &input, "Input file, or - for stdin");
 
-  // Registered with its documented interface; the JIT engine it needs is not
-  // built yet.
   sub = add_command(
-      "warm", "Pre-compile kernels into the cache (needs the JIT engine)",
-      "Compiles every kernel in the sources (or the given name expressions) for ARCH\n"
-      "through the cache, with a progress bar on a terminal and a summary line (compiled,\n"
-      "already cached, failed, seconds). Not available until the JIT engine is built.",
-      [] { return Fail("warm", "the JIT engine is not built yet"); });
+      "warm", "Pre-compile kernels into the cache (at image-build time)",
+      "Compiles every kernel in the sources (or the given name expressions) for ARCH with\n"
+      "NVRTC through the cache, with a progress bar on a terminal and a summary line\n"
+      "(compiled, already cached, failed, seconds). Without --name-expr, every kernel that\n"
+      "needs no template arguments is compiled; a name expression goes to the sources that\n"
+      "define a kernel of its name. Give the same --option values (in the same order) as\n"
+      "the application's EngineConfig::options: the source text, options, ARCH and the\n"
+      "NVRTC build make the key, so the application then finds every kernel.\n"
+      "Exit 0 when every kernel is compiled or cached, 1 when some failed to compile.",
+      [&] {
+        return cli::run_warm(options, {warm_cache_path, warm_arch, warm_options,
+                                       warm_name_exprs, warm_sources});
+      });
   sub->add_option("--cache", warm_cache_path, "Cache file")->required()->type_name("FILE");
   sub->add_option("--arch", warm_arch, "Target architecture, e.g. sm_90")
       ->required()
