@@ -48,7 +48,8 @@ bool bind(void* handle, const char* name, Fn* fn) {
 static Status cuda_error(CudaDriver::Api* api, CUresult rc, const std::string& what) {
   const char* text = nullptr;
   if (api && api->GetErrorString) api->GetErrorString(rc, &text);
-  return Status::IOError("CUDA driver: " + what + ": " + (text ? text : "error " + std::to_string(rc)));
+  return Status::IOError("CUDA driver: " + what + ": " +
+                         (text ? text : "error " + std::to_string(rc)));
 }
 
 Status CudaDriver::get(CudaDriver** driver) {
@@ -60,7 +61,8 @@ Status CudaDriver::get(CudaDriver** driver) {
     if (handle == nullptr) {
       const char* why = dlerror();
       status = Status::NotSupported(std::string("no CUDA driver (libcuda.so.1): ") +
-                                    (why ? why : "not found") + "; kernels can be compiled and "
+                                    (why ? why : "not found") +
+                                    "; kernels can be compiled and "
                                     "cached but not loaded on this machine");
       return;
     }

@@ -32,7 +32,8 @@ std::string default_cache_path(Env* env) {
     }
     return std::string();
   };
-  if (dir.empty()) return fall_back("no cache directory: RTCACHE_DIR, XDG_CACHE_HOME and HOME are unset");
+  if (dir.empty())
+    return fall_back("no cache directory: RTCACHE_DIR, XDG_CACHE_HOME and HOME are unset");
   Status s = env->create_dirs(dir, 0700);
   if (!s.ok()) return fall_back(s.message());
   if (::access(dir.c_str(), W_OK | X_OK) != 0) return fall_back(dir + ": not writable");

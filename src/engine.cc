@@ -67,7 +67,9 @@ std::string full_key(const std::string& source_key, const std::string& compiler_
   return "k:" + h.hex();
 }
 
-std::string alias_key(const std::string& source_key) { return "a:" + source_key; }
+std::string alias_key(const std::string& source_key) {
+  return "a:" + source_key;
+}
 
 std::string field(const std::string& metadata, std::string_view name) {
   std::string prefix = std::string(name) + "=";
@@ -118,7 +120,8 @@ struct Engine::Impl {
   }
 };
 
-Engine::Engine(EngineConfig config) : Engine(std::move(config), RuntimeSettings::from_environment()) {}
+Engine::Engine(EngineConfig config)
+    : Engine(std::move(config), RuntimeSettings::from_environment()) {}
 
 Engine::Engine(EngineConfig config, RuntimeSettings settings)
     : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
@@ -135,8 +138,9 @@ Engine::~Engine() {
   }
   if (cache) {
     Status s = cache->save();
-    if (!s.ok()) log(LogLevel::kWarning, "saving the runtime cache of " + config_.name +
-                                             " failed: " + s.to_string());
+    if (!s.ok())
+      log(LogLevel::kWarning,
+          "saving the runtime cache of " + config_.name + " failed: " + s.to_string());
   }
 }
 
@@ -163,8 +167,9 @@ void Engine::set_runtime_settings(RuntimeSettings settings) {
   if (released) {
     // Saved now, not when the process exits: the engine has let go of it.
     Status s = released->save();
-    if (!s.ok()) log(LogLevel::kWarning, "saving the previous runtime cache of " + config_.name +
-                                             " failed: " + s.to_string());
+    if (!s.ok())
+      log(LogLevel::kWarning,
+          "saving the previous runtime cache of " + config_.name + " failed: " + s.to_string());
   }
 }
 
@@ -243,8 +248,8 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
   if (serve(key)) {
     result = *out;
   } else {
-    nvrtc::Program program{config_.name, config_.source, config_.headers, config_.options,
-                           config_.arch, std::string(name_expression)};
+    nvrtc::Program program{config_.name,    config_.source, config_.headers,
+                           config_.options, config_.arch,   std::string(name_expression)};
     nvrtc::Output output;
     auto start = std::chrono::steady_clock::now();
     status = nvrtc::compile(impl.nvrtc_path, program, &output);
@@ -256,11 +261,11 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
     if (status.ok()) {
       std::string options;
       for (const std::string& o : config_.options) options += (options.empty() ? "" : " ") + o;
-      std::string metadata = "kernel=" + std::string(name_expression) +
-                             "; lowered=" + output.lowered_name + "; module=" + config_.name +
-                             "; arch=" + config_.arch + "; nvrtc=" + output.version +
-                             "; options=" + options + "; compile_ms=" +
-                             std::to_string(us / 1000.0) + "; compiler=" + impl.compiler_id;
+      std::string metadata =
+          "kernel=" + std::string(name_expression) + "; lowered=" + output.lowered_name +
+          "; module=" + config_.name + "; arch=" + config_.arch + "; nvrtc=" + output.version +
+          "; options=" + options + "; compile_ms=" + std::to_string(us / 1000.0) +
+          "; compiler=" + impl.compiler_id;
       result.binary = Bytes(std::move(output.binary));
       result.lowered_name = output.lowered_name;
       result.from_cache = false;
@@ -363,7 +368,8 @@ Status ScopedRuntimeCache::close() {
 ScopedRuntimeCache::~ScopedRuntimeCache() {
   try {
     Status s = close();
-    if (!s.ok()) log(LogLevel::kWarning, "saving the scoped runtime cache failed: " + s.to_string());
+    if (!s.ok())
+      log(LogLevel::kWarning, "saving the scoped runtime cache failed: " + s.to_string());
   } catch (...) {
     log(LogLevel::kWarning, "saving the scoped runtime cache failed");
   }

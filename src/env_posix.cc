@@ -59,8 +59,8 @@ class PosixFile final : public File {
   Status write_at(uint64_t offset, std::string_view data) override {
     size_t done = 0;
     while (done < data.size()) {
-      ssize_t w = ::pwrite(fd_, data.data() + done, data.size() - done,
-                           static_cast<off_t>(offset + done));
+      ssize_t w =
+          ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
       if (w < 0) {
         if (errno == EINTR) continue;
         return posix_error(path_, errno);
@@ -305,9 +305,8 @@ class PosixEnv final : public Env {
       auto now = std::chrono::steady_clock::now();
       if (now >= deadline) {
         ::close(fd);
-        return Status::LockTimeout(
-            path + ": held by another process for more than " +
-            std::to_string(timeout.count()) + " ms");
+        return Status::LockTimeout(path + ": held by another process for more than " +
+                                   std::to_string(timeout.count()) + " ms");
       }
       // Back off, growing to 10 ms, so a long wait costs little CPU.
       std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));

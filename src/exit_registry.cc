@@ -40,8 +40,12 @@ void save_all_at_exit() {
 
 // A fork while another thread holds the registry lock would leave the child
 // unable to exit; hold it across fork so it is free on both sides.
-void prepare_fork() { registry().mu.lock(); }
-void after_fork() { registry().mu.unlock(); }
+void prepare_fork() {
+  registry().mu.lock();
+}
+void after_fork() {
+  registry().mu.unlock();
+}
 
 }  // namespace
 

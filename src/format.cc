@@ -11,9 +11,15 @@ namespace {
 static_assert(std::endian::native == std::endian::little,
               "rtcache's file format is little-endian; big-endian hosts need byte swaps here");
 
-void put_u16(char* p, uint16_t v) { std::memcpy(p, &v, 2); }
-void put_u32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
-void put_u64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
+void put_u16(char* p, uint16_t v) {
+  std::memcpy(p, &v, 2);
+}
+void put_u32(char* p, uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
+void put_u64(char* p, uint64_t v) {
+  std::memcpy(p, &v, 8);
+}
 uint16_t get_u16(const char* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
@@ -39,11 +45,16 @@ constexpr size_t kHeaderHashedBytes = 48;
 
 }  // namespace
 
-uint64_t hash_key(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
-uint64_t hash_bytes(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
+uint64_t hash_key(std::string_view key) {
+  return XXH3_64bits(key.data(), key.size());
+}
+uint64_t hash_bytes(std::string_view bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
 
 // File header: magic[8] version:u32 header_size:u32 file_id:u64 created_ns:i64
-// image_length:u64 (serialized images only, else 0) reserved[16] (zero) checksum:u64 (xxh3 of the first 56 bytes).
+// image_length:u64 (serialized images only, else 0) reserved[16] (zero) checksum:u64 (xxh3 of the
+// first 56 bytes).
 std::string encode_file_header(const FileHeader& header) {
   std::string out(kFileHeaderSize, '\0');
   std::memcpy(out.data(), kFileMagic, 8);

@@ -18,7 +18,7 @@ inline constexpr char kFileMagic[8] = {'R', 'T', 'C', 'A', 'C', 'H', 'E', '\0'};
 inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr size_t kFileHeaderSize = 64;
 inline constexpr size_t kRecordHeaderSize = 56;
-inline constexpr uint32_t kRecordMagic = 0x31524352;  // "RCR1" little-endian
+inline constexpr uint32_t kRecordMagic = 0x31524352;              // "RCR1" little-endian
 inline constexpr uint64_t kTrailerMagic = 0x4c49415254435452ull;  // "RTCTRAIL"
 inline constexpr size_t kTrailerSize = 32;
 inline constexpr size_t kIndexFixedSize = 64;
@@ -35,19 +35,19 @@ enum class IndexKind : uint32_t { kFull = 1, kDelta = 2 };
 
 struct FileHeader {
   uint32_t version = kFormatVersion;
-  uint64_t file_id = 0;     // random; a compaction writes a new file with a new id
-  int64_t created_ns = 0;   // when this file (generation) was written
+  uint64_t file_id = 0;       // random; a compaction writes a new file with a new id
+  int64_t created_ns = 0;     // when this file (generation) was written
   uint64_t image_length = 0;  // serialize() images: their total length; 0 in files
 };
 
 struct RecordHeader {
   RecordType type = RecordType::kPut;
-  uint8_t encoding = 0;     // Compression of the value bytes
+  uint8_t encoding = 0;  // Compression of the value bytes
   uint32_t key_len = 0;
   uint32_t meta_len = 0;
-  uint64_t value_len = 0;   // stored bytes
-  uint64_t raw_len = 0;     // bytes after decoding
-  int64_t timestamp_ns = 0; // creation (put) or erase time
+  uint64_t value_len = 0;    // stored bytes
+  uint64_t raw_len = 0;      // bytes after decoding
+  int64_t timestamp_ns = 0;  // creation (put) or erase time
   uint64_t value_hash = 0;
   uint64_t head_hash = 0;
   uint64_t record_length() const { return kRecordHeaderSize + key_len + meta_len + value_len; }

@@ -14,7 +14,7 @@ namespace {
 
 struct LogState {
   std::mutex mu;
-  LogSink sink;  // empty: the default stderr sink
+  LogSink sink;                // empty: the default stderr sink
   std::atomic<int> level{-1};  // -1: not yet read from RTCACHE_LOG
 };
 
@@ -35,16 +35,23 @@ int current_level() {
 
 std::string_view level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kError: return "error";
-    case LogLevel::kOff: return "off";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kOff:
+      return "off";
   }
   return "?";
 }
 
-void write_stderr(LogLevel level, std::string_view message) {
+}  // namespace
+
+void stderr_log_sink(LogLevel level, std::string_view message) {
   // One write(2) per line so that lines from several processes do not mix.
   std::string line = "rtcache: ";
   line += level_name(level);
@@ -55,15 +62,19 @@ void write_stderr(LogLevel level, std::string_view message) {
   (void)ignored;
 }
 
-}  // namespace
-
 bool parse_log_level(std::string_view text, LogLevel* level) {
-  if (text == "debug") *level = LogLevel::kDebug;
-  else if (text == "info") *level = LogLevel::kInfo;
-  else if (text == "warning" || text == "warn") *level = LogLevel::kWarning;
-  else if (text == "error") *level = LogLevel::kError;
-  else if (text == "off" || text == "none") *level = LogLevel::kOff;
-  else return false;
+  if (text == "debug")
+    *level = LogLevel::kDebug;
+  else if (text == "info")
+    *level = LogLevel::kInfo;
+  else if (text == "warning" || text == "warn")
+    *level = LogLevel::kWarning;
+  else if (text == "error")
+    *level = LogLevel::kError;
+  else if (text == "off" || text == "none")
+    *level = LogLevel::kOff;
+  else
+    return false;
   return true;
 }
 
@@ -73,9 +84,13 @@ LogSink set_log_sink(LogSink sink) {
   return sink;
 }
 
-void set_log_level(LogLevel level) { state().level.store(static_cast<int>(level)); }
+void set_log_level(LogLevel level) {
+  state().level.store(static_cast<int>(level));
+}
 
-LogLevel log_level() { return static_cast<LogLevel>(current_level()); }
+LogLevel log_level() {
+  return static_cast<LogLevel>(current_level());
+}
 
 void log(LogLevel level, std::string_view message) {
   if (level == LogLevel::kOff || static_cast<int>(level) < current_level()) return;
@@ -88,7 +103,7 @@ void log(LogLevel level, std::string_view message) {
     if (sink) {
       sink(level, message);
     } else {
-      write_stderr(level, message);
+      stderr_log_sink(level, message);
     }
   } catch (...) {
     // A throwing application sink must not turn a warning into a crash.

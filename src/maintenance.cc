@@ -16,7 +16,9 @@ using format::kFileHeaderSize;
 using format::kRecordHeaderSize;
 using format::RecordType;
 
-Env* env_of(const Options& options) { return options.env ? options.env : Env::default_env(); }
+Env* env_of(const Options& options) {
+  return options.env ? options.env : Env::default_env();
+}
 
 store::Limits limits_of(const Options& options) {
   store::Limits limits;
@@ -66,7 +68,8 @@ Status walk_records(File& file, uint64_t size, const store::Limits& limits,
     if (s.is_io_error()) return s;
     if (!s.ok()) {
       uint64_t next = resync(pos);
-      damaged->push_back({pos, s.message() + " (" + std::to_string(next - pos) + " bytes skipped)"});
+      damaged->push_back(
+          {pos, s.message() + " (" + std::to_string(next - pos) + " bytes skipped)"});
       pos = next;
       continue;
     }
@@ -168,18 +171,18 @@ Status repair_file(const std::string& path, RepairReport* report, const Options&
     for (const format::Slot& slot : indexed->slots) last_used[slot.key_hash] = slot.last_used_ns;
   }
   std::vector<format::Slot> changes;
-  s = walk_records(*file, size, limits_of(options), &report->dropped,
-                   [&](uint64_t offset, const store::Record& record) {
-                     RecordType type = record.header.type;
-                     if (type != RecordType::kPut && type != RecordType::kErase) return;
-                     uint64_t hash = format::hash_key(record.key);
-                     bool put = type == RecordType::kPut;
-                     auto it = last_used.find(hash);
-                     int64_t used = it != last_used.end() ? std::max(it->second, record.header.timestamp_ns)
-                                                          : record.header.timestamp_ns;
-                     changes.push_back({hash, put ? offset : 0,
-                                        put ? record.header.record_length() : 0, used});
-                   });
+  s = walk_records(
+      *file, size, limits_of(options), &report->dropped,
+      [&](uint64_t offset, const store::Record& record) {
+        RecordType type = record.header.type;
+        if (type != RecordType::kPut && type != RecordType::kErase) return;
+        uint64_t hash = format::hash_key(record.key);
+        bool put = type == RecordType::kPut;
+        auto it = last_used.find(hash);
+        int64_t used = it != last_used.end() ? std::max(it->second, record.header.timestamp_ns)
+                                             : record.header.timestamp_ns;
+        changes.push_back({hash, put ? offset : 0, put ? record.header.record_length() : 0, used});
+      });
   if (!s.ok()) return s;
   store::View source;
   source.file = file;

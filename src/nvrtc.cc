@@ -137,8 +137,8 @@ Status compile(const std::string& path, const Program& program, Output* out) {
 
   nvrtcProgram prog = nullptr;
   nvrtcResult rc = lib->CreateProgram(&prog, program.source.c_str(), program.name.c_str(),
-                                      static_cast<int>(header_names.size()),
-                                      header_sources.data(), header_names.data());
+                                      static_cast<int>(header_names.size()), header_sources.data(),
+                                      header_names.data());
   if (rc != 0) return Status::InvalidArgument(program.name + ": " + lib->GetErrorString(rc));
   struct Destroy {
     const Library* lib;

@@ -1,8 +1,8 @@
+#include "rtcache/options.h"
+
 #include <cctype>
 #include <cstdint>
 #include <string_view>
-
-#include "rtcache/options.h"
 
 namespace rtcache {
 
@@ -18,11 +18,20 @@ bool parse_byte_size(std::string_view text, uint64_t* bytes) {
   int shift = 0;
   if (i < text.size()) {
     switch (std::toupper(static_cast<unsigned char>(text[i]))) {
-      case 'K': shift = 10; break;
-      case 'M': shift = 20; break;
-      case 'G': shift = 30; break;
-      case 'T': shift = 40; break;
-      default: return false;
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+      case 'T':
+        shift = 40;
+        break;
+      default:
+        return false;
     }
     ++i;
     if (i < text.size() && (text[i] == 'B' || text[i] == 'b')) ++i;  // "64KB"

@@ -97,13 +97,33 @@ struct RuntimeCache::State {
 
 namespace {
 
+// Reads the record of every slot of `view` (that `want` accepts) in `mode`;
+// a damaged one is counted, logged and skipped. Calls fn(slot, record).
+template <typename Want, typename Fn>
+void for_each_record(RuntimeCache::State& st, const store::View& view, store::ReadMode mode,
+                     Want&& want, Fn&& fn) {
+  for (const format::Slot& slot : view.slots) {
+    if (!want(slot)) continue;
+    store::Record record;
+    Status s = store::read_record(*view.file, slot.offset, slot.length, st.limits, mode, &record);
+    if (!s.ok()) {
+      st.damaged.fetch_add(1, std::memory_order_relaxed);
+      log(LogLevel::kWarning, s.message() + "; entry skipped");
+      continue;
+    }
+    fn(slot, record);
+  }
+}
+
+constexpr auto kEverySlot = [](const format::Slot&) { return true; };
+
 // Encodes the value of a put as a record, compressing outside any lock.
 store::EncodedRecord encode_put(const Options& options, std::string_view key, const Entry& e) {
   store::EncodedRecord r;
   r.key_hash = format::hash_key(key);
   r.last_used_ns = e.last_used_ns.load(std::memory_order_relaxed);
-  Compression used = codec::encode(options.compression, options.compression_level, e.value.view(),
-                                   &r.stored);
+  Compression used =
+      codec::encode(options.compression, options.compression_level, e.value.view(), &r.stored);
   if (used == Compression::kNone) r.shared = e.value;
   format::append_record_head(&r.head, format::RecordType::kPut, static_cast<uint8_t>(used), key,
                              e.meta, r.value(), e.value.size(), e.created_ns);
@@ -115,8 +135,8 @@ store::EncodedRecord encode_put(const Options& options, std::string_view key, co
 template <typename Fn>
 void parallel_for(size_t n, uint64_t work_bytes, Fn&& fn) {
   constexpr uint64_t kBytesPerThread = 256u << 10;
-  const size_t threads = std::min<size_t>(
-      {std::thread::hardware_concurrency(), 8, n, static_cast<size_t>(work_bytes / kBytesPerThread)});
+  const size_t threads = std::min<size_t>({std::thread::hardware_concurrency(), 8, n,
+                                           static_cast<size_t>(work_bytes / kBytesPerThread)});
   if (threads < 2) {
     for (size_t i = 0; i < n; ++i) fn(i);
     return;
@@ -129,6 +149,15 @@ void parallel_for(size_t n, uint64_t work_bytes, Fn&& fn) {
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& th : pool) th.join();
+}
+
+// A record copied as it is stored in a file (no re-encoding).
+store::EncodedRecord stored_as_is(const format::Slot& slot, std::string raw_record) {
+  store::EncodedRecord r;
+  r.key_hash = slot.key_hash;
+  r.last_used_ns = slot.last_used_ns;
+  r.head = std::move(raw_record);
+  return r;
 }
 
 store::EncodedRecord encode_erase(std::string_view key, int64_t now) {
@@ -184,7 +213,8 @@ std::shared_ptr<RuntimeCache> RuntimeCache::implicit_for(const std::string& path
   };
   static Implicit* implicit = new Implicit();  // never destroyed, like the exit registry
   std::error_code ec;
-  std::string key = path.empty() ? path : std::filesystem::absolute(path, ec).lexically_normal().string();
+  std::string key =
+      path.empty() ? path : std::filesystem::absolute(path, ec).lexically_normal().string();
   if (ec) key = path;
   std::lock_guard<std::mutex> lock(implicit->mu);
   std::erase_if(implicit->by_path, [](const auto& kv) { return kv.second.expired(); });
@@ -259,7 +289,8 @@ bool RuntimeCache::autosave_now() noexcept {
   try {
     unregister_exit_hook();  // autosave is off now: nothing left for the hook to do
     Status s = save();
-    if (!s.ok()) log(LogLevel::kWarning, "autosave of " + options_.path + " failed: " + s.to_string());
+    if (!s.ok())
+      log(LogLevel::kWarning, "autosave of " + options_.path + " failed: " + s.to_string());
   } catch (const std::exception& e) {
     log(LogLevel::kWarning, "autosave of " + options_.path + " failed: " + e.what());
   } catch (...) {
@@ -380,14 +411,9 @@ void RuntimeCache::reset() {
   // The keys in the file are only known by hash in memory; read them.
   std::vector<std::string> keys;
   if (view) {
-    for (const format::Slot& slot : view->slots) {
-      store::Record record;
-      if (store::read_record(*view->file, slot.offset, slot.length, st.limits,
-                             store::ReadMode::kHeaderOnly, &record)
-              .ok()) {
-        keys.push_back(std::move(record.key));
-      }
-    }
+    for_each_record(
+        st, *view, store::ReadMode::kHeaderOnly, kEverySlot,
+        [&](const format::Slot&, store::Record& r) { keys.push_back(std::move(r.key)); });
   }
   std::unique_lock lock(st.mu);
   for (auto& [key, e] : st.overlay) {
@@ -469,36 +495,31 @@ Status RuntimeCache::entries(std::vector<EntryInfo>* out) {
     }
   }
   if (view) {
-    for (const format::Slot& slot : view->slots) {
-      store::Record record;
-      Status s = store::read_record(*view->file, slot.offset, slot.length, st.limits,
-                                    store::ReadMode::kHeaderOnly, &record);
-      if (!s.ok()) {
-        log(LogLevel::kWarning, s.message() + "; entry skipped");
-        continue;
-      }
-      {
-        std::shared_lock lock(st.mu);
-        if (auto it = st.overlay.find(record.key); it != st.overlay.end()) {
-          if (!it->second.erased && !it->second.dirty) {
-            // Listed from memory above; take the file's facts about its encoding.
-            for (EntryInfo& info : *out) {
-              if (info.key == record.key) info.encoding = static_cast<Compression>(record.header.encoding);
-            }
-          }
-          continue;
-        }
-      }
-      EntryInfo info;
-      info.key = std::move(record.key);
-      info.value_size = record.header.raw_len;
-      info.stored_size = slot.length;
-      info.created_ns = record.header.timestamp_ns;
-      info.last_used_ns = slot.last_used_ns;
-      info.metadata = std::move(record.meta);
-      info.encoding = static_cast<Compression>(record.header.encoding);
-      out->push_back(std::move(info));
-    }
+    for_each_record(st, *view, store::ReadMode::kHeaderOnly, kEverySlot,
+                    [&](const format::Slot& slot, store::Record& record) {
+                      {
+                        std::shared_lock lock(st.mu);
+                        if (auto it = st.overlay.find(record.key); it != st.overlay.end()) {
+                          if (!it->second.erased && !it->second.dirty) {
+                            // Listed from memory above; take the file's facts about its encoding.
+                            for (EntryInfo& info : *out) {
+                              if (info.key == record.key)
+                                info.encoding = static_cast<Compression>(record.header.encoding);
+                            }
+                          }
+                          return;
+                        }
+                      }
+                      EntryInfo info;
+                      info.key = std::move(record.key);
+                      info.value_size = record.header.raw_len;
+                      info.stored_size = slot.length;
+                      info.created_ns = record.header.timestamp_ns;
+                      info.last_used_ns = slot.last_used_ns;
+                      info.metadata = std::move(record.meta);
+                      info.encoding = static_cast<Compression>(record.header.encoding);
+                      out->push_back(std::move(info));
+                    });
   }
   std::sort(out->begin(), out->end(),
             [](const EntryInfo& a, const EntryInfo& b) { return a.key < b.key; });
@@ -532,24 +553,15 @@ Status RuntimeCache::serialize(std::string* out) {
   std::vector<Collected> all;
   for (const auto& [key, e] : in_memory) all.push_back({key, encode_put(options_, key, e)});
   if (view) {
-    for (const format::Slot& slot : view->slots) {
-      store::Record record;
-      Status s = store::read_record(*view->file, slot.offset, slot.length, st.limits,
-                                    store::ReadMode::kValueAndRaw, &record);
-      if (!s.ok()) {
-        log(LogLevel::kWarning, s.message() + "; entry skipped");
-        continue;
-      }
-      {
-        std::shared_lock lock(st.mu);
-        if (st.overlay.count(record.key)) continue;  // memory wins (taken above)
-      }
-      store::EncodedRecord r;
-      r.key_hash = slot.key_hash;
-      r.last_used_ns = slot.last_used_ns;
-      r.head = std::move(record.raw);
-      all.push_back({std::move(record.key), std::move(r)});
-    }
+    for_each_record(
+        st, *view, store::ReadMode::kValueAndRaw, kEverySlot,
+        [&](const format::Slot& slot, store::Record& record) {
+          {
+            std::shared_lock lock(st.mu);
+            if (st.overlay.count(record.key)) return;  // memory wins (taken above)
+          }
+          all.push_back({std::move(record.key), stored_as_is(slot, std::move(record.raw))});
+        });
   }
   std::sort(all.begin(), all.end(),
             [](const Collected& a, const Collected& b) { return a.key < b.key; });
@@ -575,8 +587,8 @@ Status RuntimeCache::deserialize(std::string_view bytes) {
     bytes = bytes.substr(0, header.image_length);  // bytes after the image are not part of it
   }
   std::shared_ptr<const store::View> view;
-  Status s = store::read_view(store::memory_file(name, std::string(bytes)), st.limits, nullptr,
-                              &view);
+  Status s =
+      store::read_view(store::memory_file(name, std::string(bytes)), st.limits, nullptr, &view);
   if (!s.ok()) return s;
   if (!view->has_index || view->end != view->file_size || !view->unindexed.empty() ||
       view->damaged_records != 0) {
@@ -668,8 +680,8 @@ Status RuntimeCache::load(const std::string& path) {
       st.bytes_loaded.fetch_add(view->index_length, std::memory_order_relaxed);
       if (view->damaged_records) {
         st.damaged.fetch_add(view->damaged_records, std::memory_order_relaxed);
-        log(LogLevel::kWarning, target + ": " + std::to_string(view->damaged_records) +
-                                    " damaged record(s) skipped");
+        log(LogLevel::kWarning,
+            target + ": " + std::to_string(view->damaged_records) + " damaged record(s) skipped");
       }
     }
     std::unique_lock lock(st.mu);
@@ -682,18 +694,11 @@ Status RuntimeCache::load(const std::string& path) {
   if (s.is_not_found()) return Status::OK();
   if (!s.ok()) return s;
   std::vector<std::pair<store::Record, int64_t>> records;  // with its last use
-  for (const format::Slot& slot : view->slots) {
-    store::Record record;
-    s = store::read_record(*view->file, slot.offset, slot.length, st.limits,
-                           store::ReadMode::kValue, &record);
-    if (!s.ok()) {
-      st.damaged.fetch_add(1, std::memory_order_relaxed);
-      log(LogLevel::kWarning, s.message() + "; entry skipped");
-      continue;
-    }
-    st.bytes_loaded.fetch_add(slot.length, std::memory_order_relaxed);
-    records.emplace_back(std::move(record), slot.last_used_ns);
-  }
+  for_each_record(st, *view, store::ReadMode::kValue, kEverySlot,
+                  [&](const format::Slot& slot, store::Record& record) {
+                    st.bytes_loaded.fetch_add(slot.length, std::memory_order_relaxed);
+                    records.emplace_back(std::move(record), slot.last_used_ns);
+                  });
   std::unique_lock lock(st.mu);
   for (auto& [r, last_used] : records) {
     Entry& e = st.overlay[r.key];
@@ -782,7 +787,8 @@ Status RuntimeCache::save(const std::string& path) {
   }
   st.evictions.fetch_add(result.evicted.size(), std::memory_order_relaxed);
   if (!result.compaction_status.ok()) {
-    log(LogLevel::kWarning, "compaction failed (will retry): " + result.compaction_status.message());
+    log(LogLevel::kWarning,
+        "compaction failed (will retry): " + result.compaction_status.message());
   }
   std::unique_lock lock(st.mu);
   if (result.view) st.view = result.view;
@@ -832,22 +838,14 @@ Status RuntimeCache::save_other(const std::string& target) {
     }
   }
   if (mine) {
-    for (const format::Slot& slot : mine->slots) {
-      if (they_have(slot.key_hash)) continue;
-      store::Record record;
-      s = store::read_record(*mine->file, slot.offset, slot.length, st.limits,
-                             store::ReadMode::kValueAndRaw, &record);
-      if (!s.ok()) {
-        log(LogLevel::kWarning, s.message() + "; entry skipped");
-        continue;
-      }
-      if (overridden.count(record.key)) continue;
-      store::EncodedRecord r;
-      r.key_hash = slot.key_hash;
-      r.last_used_ns = slot.last_used_ns;
-      r.head = std::move(record.raw);
-      changes.records.push_back(std::move(r));
-    }
+    for_each_record(
+        st, *mine, store::ReadMode::kValueAndRaw,
+        [&](const format::Slot& slot) { return !they_have(slot.key_hash); },
+        [&](const format::Slot& slot, store::Record& record) {
+          if (!overridden.count(record.key)) {
+            changes.records.push_back(stored_as_is(slot, std::move(record.raw)));
+          }
+        });
   }
   if (changes.empty()) return Status::OK();
   store::CommitResult result;
@@ -884,6 +882,8 @@ Status RuntimeCache::compact() {
   return Status::OK();
 }
 
-size_t exit_registry_size() { return exit_registry::size(); }
+size_t exit_registry_size() {
+  return exit_registry::size();
+}
 
 }  // namespace rtcache

@@ -4,14 +4,22 @@ namespace rtcache {
 
 std::string_view code_name(Status::Code code) {
   switch (code) {
-    case Status::Code::kOk: return "OK";
-    case Status::Code::kNotFound: return "Not found";
-    case Status::Code::kCorruption: return "Corruption";
-    case Status::Code::kNotSupported: return "Not supported";
-    case Status::Code::kInvalidArgument: return "Invalid argument";
-    case Status::Code::kIOError: return "IO error";
-    case Status::Code::kLockTimeout: return "Lock timeout";
-    case Status::Code::kPermissionDenied: return "Permission denied";
+    case Status::Code::kOk:
+      return "OK";
+    case Status::Code::kNotFound:
+      return "Not found";
+    case Status::Code::kCorruption:
+      return "Corruption";
+    case Status::Code::kNotSupported:
+      return "Not supported";
+    case Status::Code::kInvalidArgument:
+      return "Invalid argument";
+    case Status::Code::kIOError:
+      return "IO error";
+    case Status::Code::kLockTimeout:
+      return "Lock timeout";
+    case Status::Code::kPermissionDenied:
+      return "Permission denied";
   }
   return "Unknown";
 }

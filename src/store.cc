@@ -1,11 +1,12 @@
 #include "store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <random>
-#include <unistd.h>
-#include <cstdio>
 
 #include "codec.h"
 
@@ -190,8 +191,8 @@ Status read_full(View* view, const Limits& limits) {
     format::Trailer trailer;
     Status s = read_exact(*view->file, size - format::kTrailerSize, format::kTrailerSize, &tail);
     if (!s.ok() && !s.is_corruption()) return s;
-    if (s.ok() && format::decode_trailer(tail, &trailer) &&
-        trailer.index_offset < size && trailer.index_length == size - trailer.index_offset &&
+    if (s.ok() && format::decode_trailer(tail, &trailer) && trailer.index_offset < size &&
+        trailer.index_length == size - trailer.index_offset &&
         load_chain(view, trailer.index_offset, limits, 0, nullptr).ok()) {
       return Status::OK();
     }
@@ -299,7 +300,9 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-std::string temp_prefix(const std::string& path) { return base_name(path) + ".tmp-"; }
+std::string temp_prefix(const std::string& path) {
+  return base_name(path) + ".tmp-";
+}
 
 // Temp files can only be left by a writer that died: every writer holds the
 // lock while its temp file exists, and so do we.
@@ -383,7 +386,7 @@ std::shared_ptr<const View> view_of(const NewFile& nf, const std::string& path) 
 
 // Rewrites `current` without dead bytes; damaged records are dropped.
 Status compact_file_impl(Env* env, const std::string& path, const CommitOptions& options,
-                    const View& current, std::shared_ptr<const View>* out) {
+                         const View& current, std::shared_ptr<const View>* out) {
   std::vector<Slot> by_offset = current.slots;
   std::sort(by_offset.begin(), by_offset.end(),
             [](const Slot& a, const Slot& b) { return a.offset < b.offset; });
@@ -554,8 +557,8 @@ Status read_record(File& file, uint64_t offset, uint64_t length, const Limits& l
     record->raw.append(rest, rest_len);
   }
   if (h.encoding == static_cast<uint8_t>(Compression::kNone)) {
-    record->value = Bytes(std::shared_ptr<const void>(owner, owner.get()), stored.data(),
-                          stored.size());
+    record->value =
+        Bytes(std::shared_ptr<const void>(owner, owner.get()), stored.data(), stored.size());
     return Status::OK();
   }
   std::shared_ptr<char[]> raw = std::make_shared_for_overwrite<char[]>(h.raw_len);
@@ -790,8 +793,8 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
     if (!s.ok()) break;
   }
 
-  if (s.ok() && options.max_bytes > 0) s = evict_over_budget(options, *current, changes, start,
-                                                             &appender, &delta, result, env);
+  if (s.ok() && options.max_bytes > 0)
+    s = evict_over_budget(options, *current, changes, start, &appender, &delta, result, env);
   std::vector<Slot> slots = apply_slots(current->slots, delta);
   IndexInfo info_out;
   const IndexInfo& prev = current->index_info;
@@ -818,8 +821,8 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
   view->path = path;
   view->identity = current->identity;
   view->header = current->header;
-  view->file_size = view->end = index_offset + format::index_record_length(full ? slots.size()
-                                                                               : delta.size());
+  view->file_size = view->end =
+      index_offset + format::index_record_length(full ? slots.size() : delta.size());
   view->slots = std::move(slots);
   view->live_bytes = sum_lengths(view->slots);
   view->has_index = true;

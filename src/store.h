@@ -27,8 +27,8 @@ struct View {
   std::string path;
   FileIdentity identity;
   format::FileHeader header;
-  uint64_t file_size = 0;  // size when read
-  uint64_t end = 0;        // end of the valid prefix (file_size unless a torn tail)
+  uint64_t file_size = 0;           // size when read
+  uint64_t end = 0;                 // end of the valid prefix (file_size unless a torn tail)
   std::vector<format::Slot> slots;  // live entries, sorted by key_hash
   uint64_t live_bytes = 0;          // sum of the live records' lengths
   bool has_index = false;
@@ -83,7 +83,9 @@ struct EncodedRecord {
   std::string head;    // header, key and metadata; or a whole record copied as stored
   std::string stored;  // the value, when encoding made new bytes
   Bytes shared;        // the value, when stored as given (not copied)
-  std::string_view value() const { return shared.size() ? shared.view() : std::string_view(stored); }
+  std::string_view value() const {
+    return shared.size() ? shared.view() : std::string_view(stored);
+  }
   uint64_t size() const { return head.size() + value().size(); }
 };
 struct Touch {
@@ -105,8 +107,8 @@ struct CommitOptions {
   double compaction_dead_ratio = 0.5;
   uint64_t compaction_min_dead_bytes = 4u << 20;
   bool force_compaction = false;
-  bool create_empty = false;  // write a new, empty file when none exists
-  uint64_t max_bytes = 0;  // size budget for live bytes (0: none)
+  bool create_empty = false;     // write a new, empty file when none exists
+  uint64_t max_bytes = 0;        // size budget for live bytes (0: none)
   std::vector<uint64_t> in_use;  // sorted key hashes this process uses: evicted last
 };
 
@@ -116,7 +118,7 @@ struct CommitResult {
   uint64_t bytes_written = 0;
   bool compacted = false;
   bool created = false;
-  Status compaction_status;  // a compaction that failed after a durable save
+  Status compaction_status;       // a compaction that failed after a durable save
   std::vector<uint64_t> evicted;  // key hashes erased to stay within max_bytes
 };
 

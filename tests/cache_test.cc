@@ -241,7 +241,8 @@ TEST(CacheTest, CompactionDropsDeadBytesAndKeepsEntries) {
   EXPECT_GE(cache->stats().compactions, 1u);
   EXPECT_LT(file_size(path), 3u * 20 * 10000);
   auto again = reopen(path);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(get_or(*again, "k" + std::to_string(i)), value_for(500 + i, 10000));
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(get_or(*again, "k" + std::to_string(i)), value_for(500 + i, 10000));
   // Explicit compaction leaves only live records, a header and an index.
   ASSERT_TRUE(again->compact().ok());
   EXPECT_LT(file_size(path), 20u * 10100 + 2 * 4096);
@@ -552,7 +553,8 @@ TEST(CacheTest, ManySavesKeepTheIndexChainShort) {
   }
   auto again = reopen(path);
   EXPECT_EQ(again->size(), 60u);
-  for (int i = 0; i < 60; ++i) EXPECT_EQ(get_or(*again, "k" + std::to_string(i)), value_for(i, 100));
+  for (int i = 0; i < 60; ++i)
+    EXPECT_EQ(get_or(*again, "k" + std::to_string(i)), value_for(i, 100));
 }
 
 TEST(CacheTest, LastUseTimesArePersistedPastTheResolution) {
@@ -578,7 +580,8 @@ TEST(CacheTest, LockTimeoutIsReportedWithThePath) {
   TempDir dir;
   const std::string path = dir.file("c.rtc");
   std::unique_ptr<FileLock> held;
-  ASSERT_TRUE(Env::default_env()->lock(path + ".lock", 0600, std::chrono::milliseconds(0), &held).ok());
+  ASSERT_TRUE(
+      Env::default_env()->lock(path + ".lock", 0600, std::chrono::milliseconds(0), &held).ok());
   Options options;
   options.lock_timeout = std::chrono::milliseconds(50);
   auto cache = make(path, options);

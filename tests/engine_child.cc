@@ -33,8 +33,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", s.to_string().c_str());
       return 1;
     }
-    std::printf("%s %d %016llx\n", name, kernel.from_cache ? 1 : 0,
-                static_cast<unsigned long long>(XXH3_64bits(kernel.binary.data(), kernel.binary.size())));
+    std::printf(
+        "%s %d %016llx\n", name, kernel.from_cache ? 1 : 0,
+        static_cast<unsigned long long>(XXH3_64bits(kernel.binary.data(), kernel.binary.size())));
   }
   std::printf("compiles %llu\n", static_cast<unsigned long long>(engine.stats().compiles));
   return 0;

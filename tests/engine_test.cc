@@ -298,7 +298,7 @@ TEST(ScopedCacheTest, LoadsAttachesRestoresAndSavesOnce) {
   }
   EXPECT_TRUE(a.runtime_settings() == a_before);
   EXPECT_TRUE(b.runtime_settings() == b_before);
-  EXPECT_EQ(shared->stats().saves, 1u);  // exactly once
+  EXPECT_EQ(shared->stats().saves, 1u);    // exactly once
   EXPECT_EQ(open_file(path)->size(), 4u);  // two kernels, each with its alias entry
 }
 

@@ -23,9 +23,9 @@ CudaDriver* driver_or_skip_reason(std::string* reason) {
   return s.ok() ? driver : nullptr;
 }
 
-#define REQUIRE_GPU(driver)                                        \
-  std::string skip_reason;                                         \
-  CudaDriver* driver = driver_or_skip_reason(&skip_reason);        \
+#define REQUIRE_GPU(driver)                                 \
+  std::string skip_reason;                                  \
+  CudaDriver* driver = driver_or_skip_reason(&skip_reason); \
   if (driver == nullptr) GTEST_SKIP() << "no GPU: " << skip_reason
 
 EngineConfig config_for(const std::string& arch) {

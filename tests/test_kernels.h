@@ -26,8 +26,8 @@ extern "C" __global__ void vector_add(const float* a, const float* b, float* c, 
 )CUDA";
 
 inline constexpr const char* kTestKernels[] = {
-    "scale<float>", "scale<double>", "scale<int>", "axpy<float, 1>", "axpy<float, 4>",
-    "axpy<double, 2>", "vector_add",
+    "scale<float>",   "scale<double>",   "scale<int>", "axpy<float, 1>",
+    "axpy<float, 4>", "axpy<double, 2>", "vector_add",
 };
 
 }  // namespace rtcache::testing

@@ -124,12 +124,13 @@ class Progress {
 };
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: rtcache-demo [--cache PATH] [--arch ARCH] [--kernels DIR] [--jobs N] [--load]\n"
-               "Compiles %zu bundled kernels through the runtime cache at PATH\n"
-               "(default: the default cache location) and prints what each cost.\n"
-               "--load also loads every kernel onto the GPU (needs a CUDA driver).\n",
-               std::size(kKernels));
+  std::fprintf(
+      stderr,
+      "usage: rtcache-demo [--cache PATH] [--arch ARCH] [--kernels DIR] [--jobs N] [--load]\n"
+      "Compiles %zu bundled kernels through the runtime cache at PATH\n"
+      "(default: the default cache location) and prints what each cost.\n"
+      "--load also loads every kernel onto the GPU (needs a CUDA driver).\n",
+      std::size(kKernels));
   return 2;
 }
 
@@ -142,12 +143,18 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (arg == "--cache") cache_path = value();
-    else if (arg == "--arch") arch = value();
-    else if (arg == "--kernels") kernel_dir = value();
-    else if (arg == "--load") load_on_gpu = true;
-    else if (arg == "--jobs") jobs = static_cast<unsigned>(std::max(1, std::atoi(value().c_str())));
-    else return usage();
+    if (arg == "--cache")
+      cache_path = value();
+    else if (arg == "--arch")
+      arch = value();
+    else if (arg == "--kernels")
+      kernel_dir = value();
+    else if (arg == "--load")
+      load_on_gpu = true;
+    else if (arg == "--jobs")
+      jobs = static_cast<unsigned>(std::max(1, std::atoi(value().c_str())));
+    else
+      return usage();
   }
   if (cache_path.empty()) cache_path = rtcache::default_cache_path();
   if (cache_path.empty()) {
@@ -175,8 +182,8 @@ int main(int argc, char** argv) {
     config.headers = {{"common.cuh", common}};
     config.options = {"-std=c++17", "-I/usr/local/cuda/include/cccl", "-I/usr/local/cuda/include"};
     config.arch = arch;
-    engines[spec.module] = std::make_unique<rtcache::Engine>(
-        config, rtcache::RuntimeSettings::path(cache_path));
+    engines[spec.module] =
+        std::make_unique<rtcache::Engine>(config, rtcache::RuntimeSettings::path(cache_path));
   }
   const double setup_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - kProcessStart).count();
@@ -227,16 +234,18 @@ int main(int argc, char** argv) {
     std::printf("%-66.66s %11.1f %11.3f %9zu%s\n", row.name.c_str(), row.cold_ms, row.this_run_ms,
                 row.bytes, row.from_cache ? "" : "  (compiled now)");
   }
-  std::printf("\n%zu kernels: %zu from the cache, %zu compiled, %zu failed; %zu bytes of binaries\n",
-              rows.size(), hits, rows.size() - hits - failed, failed, bytes);
+  std::printf(
+      "\n%zu kernels: %zu from the cache, %zu compiled, %zu failed; %zu bytes of binaries\n",
+      rows.size(), hits, rows.size() - hits - failed, failed, bytes);
   std::printf("cold: %.1f ms of NVRTC compiles in total\n", cold_total);
   if (hits == rows.size()) {
     std::printf("warm: %.2f ms for all lookups: %.0fx faster than compiling\n", warm_total,
                 warm_total > 0 ? cold_total / warm_total : 0.0);
   }
-  std::printf("process start to all kernels ready: %.1f ms (of which %.1f ms setting up engines "
-              "and opening the cache)\n",
-              ready_ms, setup_ms);
+  std::printf(
+      "process start to all kernels ready: %.1f ms (of which %.1f ms setting up engines "
+      "and opening the cache)\n",
+      ready_ms, setup_ms);
   if (load_on_gpu) {
     rtcache::CudaDriver* driver = nullptr;
     rtcache::Status s = rtcache::CudaDriver::get(&driver);

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "cli_util.h"
-#include "warm.h"
 #include "rtcache/rtcache.h"
+#include "warm.h"
 
 #ifndef RTCACHE_VERSION
 #define RTCACHE_VERSION "unknown"
@@ -676,8 +676,8 @@ int Main(int argc, char** argv) {
       "NVRTC build make the key, so the application then finds every kernel.\n"
       "Exit 0 when every kernel is compiled or cached, 1 when some failed to compile.",
       [&] {
-        return cli::run_warm(options, {warm_cache_path, warm_arch, warm_options,
-                                       warm_name_exprs, warm_sources});
+        return cli::run_warm(
+            options, {warm_cache_path, warm_arch, warm_options, warm_name_exprs, warm_sources});
       });
   sub->add_option("--cache", warm_cache_path, "Cache file")->required()->type_name("FILE");
   sub->add_option("--arch", warm_arch, "Target architecture, e.g. sm_90")

@@ -145,8 +145,8 @@ int run_warm(const Options& base, const WarmRequest& request) {
     }
   };
   std::vector<std::thread> pool;
-  const size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
-                                          jobs.size());
+  const size_t threads =
+      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), jobs.size());
   for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();

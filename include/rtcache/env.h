@@ -104,7 +104,7 @@ class Env {
   virtual Status open_write(const std::string& path, std::unique_ptr<File>* file) = 0;
   // Creates "<dir>/<prefix><unique>" exclusively with permission bits `mode`.
   virtual Status create_temp(const std::string& dir, const std::string& prefix, uint32_t mode,
-                            std::unique_ptr<File>* file) = 0;
+                             std::unique_ptr<File>* file) = 0;
   // Atomically replaces `to` with `from` (rename(2)).
   virtual Status rename(const std::string& from, const std::string& to) = 0;
   virtual Status remove(const std::string& path) = 0;
@@ -136,7 +136,7 @@ class EnvWrapper : public Env {
     return target_->open_write(p, f);
   }
   Status create_temp(const std::string& d, const std::string& prefix, uint32_t mode,
-                    std::unique_ptr<File>* f) override {
+                     std::unique_ptr<File>* f) override {
     return target_->create_temp(d, prefix, mode, f);
   }
   Status rename(const std::string& from, const std::string& to) override {

@@ -34,4 +34,9 @@ bool parse_log_level(std::string_view text, LogLevel* level);
 
 void log(LogLevel level, std::string_view message);
 
+// The default sink: "rtcache: warning: message" to stderr in one write(2), so
+// that lines from several processes do not mix. A custom sink may fall back
+// to it (for example once its own destination is gone).
+void stderr_log_sink(LogLevel level, std::string_view message);
+
 }  // namespace rtcache

@@ -31,7 +31,7 @@ struct FileReport {
   uint64_t live_bytes = 0;  // bytes of the live records
   uint64_t dead_bytes = 0;  // superseded or erased records, old indexes, padding, torn tail
   uint64_t file_bytes = 0;
-  uint64_t value_bytes = 0;  // decoded size of the live values
+  uint64_t value_bytes = 0;       // decoded size of the live values
   int64_t oldest_created_ns = 0;  // 0 when empty
   int64_t newest_created_ns = 0;
   int64_t last_compaction_ns = 0;  // when the current file was written whole

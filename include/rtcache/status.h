@@ -19,13 +19,13 @@ class [[nodiscard]] Status {
  public:
   enum class Code : int {
     kOk = 0,
-    kNotFound,         // key absent (get) or file absent where one is required
-    kCorruption,       // damaged or foreign file, bad serialized bytes
-    kNotSupported,     // written by a newer format version; unsupported target
-    kInvalidArgument,  // bad argument from the caller
-    kIOError,          // the operating system refused (ENOSPC, EIO, EACCES, ...)
-    kLockTimeout,      // another process held the cache lock past the timeout
-    kPermissionDenied, // file is not trusted (owner, mode) or not writable
+    kNotFound,          // key absent (get) or file absent where one is required
+    kCorruption,        // damaged or foreign file, bad serialized bytes
+    kNotSupported,      // written by a newer format version; unsupported target
+    kInvalidArgument,   // bad argument from the caller
+    kIOError,           // the operating system refused (ENOSPC, EIO, EACCES, ...)
+    kLockTimeout,       // another process held the cache lock past the timeout
+    kPermissionDenied,  // file is not trusted (owner, mode) or not writable
   };
 
   Status() = default;

@@ -346,33 +346,6 @@ int python_level(LogLevel level) {
   return 50;
 }
 
-std::string_view level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kError:
-      return "error";
-    case LogLevel::kOff:
-      break;
-  }
-  return "off";
-}
-
-// As rtcache's default sink: one write(2) per line.
-void write_stderr(LogLevel level, std::string_view message) {
-  std::string line = "rtcache: ";
-  line += level_name(level);
-  line += ": ";
-  line += message;
-  line += '\n';
-  ssize_t ignored = ::write(2, line.data(), line.size());
-  (void)ignored;
-}
-
 void python_sink(LogLevel level, std::string_view message) {
   PythonLog& p = python_log();
   p.in_flight.fetch_add(1);
@@ -393,7 +366,7 @@ void python_sink(LogLevel level, std::string_view message) {
     PyErr_Restore(error_type, error_value, error_traceback);
     PyGILState_Release(gil);
   } else {
-    write_stderr(level, message);
+    stderr_log_sink(level, message);
   }
   p.in_flight.fetch_sub(1);
 }
