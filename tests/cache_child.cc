@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "rtcache/rtcache.h"
+#include "test_util.h"
 
 namespace {
 
@@ -66,11 +67,8 @@ using rtcache::Options;
 using rtcache::RuntimeCache;
 using rtcache::Status;
 
-// Must match ValueFor() in lifecycle_test.cc and multiprocess_test.cc.
 std::string ValueFor(std::string_view key) {
-  std::string value;
-  while (value.size() < 256) value += "value-of:" + std::string(key) + ";";
-  return value;
+  return rtcache::testing::child_value_for(key);
 }
 
 void Fill(RuntimeCache& cache, std::string_view prefix, int begin, int end) {

@@ -47,25 +47,6 @@ std::string get_or(RuntimeCache& cache, const std::string& key, std::string fall
 }
 
 // Collects log lines for the duration of a test.
-class CapturedLog {
- public:
-  CapturedLog() {
-    previous_ = set_log_sink([this](LogLevel, std::string_view m) {
-      std::lock_guard<std::mutex> lock(mu_);
-      lines_.emplace_back(m);
-    });
-  }
-  ~CapturedLog() { set_log_sink(previous_); }
-  std::vector<std::string> lines() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_;
-  }
-
- private:
-  LogSink previous_;
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
 
 TEST(CacheTest, PutGetEraseInMemory) {
   auto cache = RuntimeCache::create();
@@ -431,7 +412,7 @@ TEST(CacheTest, FlippedValueByteIsDetectedSkippedAndLogged) {
   bytes[at + 500] ^= 1;
   write_file(path, bytes);
 
-  CapturedLog log;
+  testing::LogCapture log;
   auto again = reopen(path);
   Bytes value;
   Status s = again->get("victim", &value);
@@ -439,7 +420,7 @@ TEST(CacheTest, FlippedValueByteIsDetectedSkippedAndLogged) {
   EXPECT_NE(s.message().find(path), std::string::npos);
   EXPECT_NE(s.message().find("checksum"), std::string::npos);
   EXPECT_TRUE(again->get("victim", &value).is_not_found());  // dropped, reported once
-  EXPECT_EQ(log.lines().size(), 1u);
+  EXPECT_EQ(log.warnings().size(), 1u);
   EXPECT_EQ(get_or(*again, "other"), std::string(1000, 'o'));
   EXPECT_EQ(again->stats().damaged_records, 1u);
   // A compaction drops the damaged record for good.

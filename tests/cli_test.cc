@@ -159,13 +159,6 @@ std::string ValueOfLength(const std::string& key, size_t length) {
   return value;
 }
 
-// Must match ValueFor() in cache_child.cc.
-std::string CacheChildValue(const std::string& key) {
-  std::string value;
-  while (value.size() < 256) value += "value-of:" + key + ";";
-  return value;
-}
-
 // A cache file with keys key0..key2 and uncompressed values, each saved by its
 // own save (so the file holds several indexes).
 std::string MakeThreeEntryCache(const TempDir& dir) {
@@ -655,8 +648,8 @@ TEST(CliMergeTest, UnitesCachesWrittenByTwoProcesses) {
   EXPECT_EQ(merge.out, out + ": merged 2 file(s), now 51 entries\n");
   Json listing = ParseJson(Rtcache({"ls", out, "--json"}));
   EXPECT_EQ(listing.size(), 51u);
-  EXPECT_EQ(MustGet(out, "a0"), CacheChildValue("a0"));
-  EXPECT_EQ(MustGet(out, "b29"), CacheChildValue("b29"));
+  EXPECT_EQ(MustGet(out, "a0"), testing::child_value_for("a0"));
+  EXPECT_EQ(MustGet(out, "b29"), testing::child_value_for("b29"));
   EXPECT_EQ(MustGet(out, "shared"), "from a") << "the earliest input wins";
   EXPECT_EQ(Rtcache({"verify", out}).exit_code, 0);
 
@@ -983,13 +976,13 @@ TEST(CliWarmTest, CompilesPlainKernelsThenFindsThemCached) {
   TempDir dir;
   write_file(dir.file("k.cu"), kWarmSource);
   const std::string cache = dir.file("c.rtc");
-  ChildResult cold = Rtcache({"warm", "--cache", cache, "--arch", "sm_90", "--option=-std=c++17",
-                              dir.file("k.cu")});
+  ChildResult cold = Rtcache(
+      {"warm", "--cache", cache, "--arch", "sm_90", "--option=-std=c++17", dir.file("k.cu")});
   ASSERT_EQ(cold.exit_code, 0) << cold.err;
   EXPECT_NE(cold.out.find("warm: 2 compiled, 0 already cached, 0 failed"), std::string::npos)
       << cold.out;
-  ChildResult warm = Rtcache({"warm", "--cache", cache, "--arch", "sm_90", "--option=-std=c++17",
-                              dir.file("k.cu")});
+  ChildResult warm = Rtcache(
+      {"warm", "--cache", cache, "--arch", "sm_90", "--option=-std=c++17", dir.file("k.cu")});
   ASSERT_EQ(warm.exit_code, 0) << warm.err;
   EXPECT_NE(warm.out.find("warm: 0 compiled, 2 already cached, 0 failed"), std::string::npos)
       << warm.out;

@@ -38,26 +38,6 @@ std::shared_ptr<RuntimeCache> open_file(const std::string& path) {
   return cache;
 }
 
-class CapturedLog {
- public:
-  CapturedLog() {
-    previous_ = set_log_sink([this](LogLevel, std::string_view m) {
-      std::lock_guard<std::mutex> lock(mu_);
-      lines_.emplace_back(m);
-    });
-  }
-  ~CapturedLog() { set_log_sink(previous_); }
-  size_t count() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_.size();
-  }
-
- private:
-  LogSink previous_;
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
-
 TEST(EngineTest, CompilesOnceThenHits) {
   Engine engine(test_config(), RuntimeSettings::none());
   Kernel first, second;
@@ -353,14 +333,14 @@ TEST(ScopedCacheTest, ASaveFailureAtScopeExitIsLoggedNotThrown) {
   TempDir dir;
   testing::write_file(dir.file("not-a-dir"), "x");
   Engine a(test_config(), RuntimeSettings::none());
-  CapturedLog log;
+  testing::LogCapture log;
   {
     std::unique_ptr<ScopedRuntimeCache> scope;
     ASSERT_TRUE(ScopedRuntimeCache::open({&a}, dir.file("not-a-dir/c.rtc"), true, &scope).ok());
     Kernel k;
     ASSERT_TRUE(a.kernel("scale<float>", &k).ok());
   }  // the destructor's save fails: logged once
-  EXPECT_EQ(log.count(), 1u);
+  EXPECT_EQ(log.warnings().size(), 1u);
   EXPECT_TRUE(a.runtime_settings() == RuntimeSettings::none());
 }
 

@@ -19,17 +19,15 @@ namespace {
 
 using testing::ChildResult;
 using testing::file_exists;
+using testing::LogCapture;
 using testing::run_child;
 using testing::TempDir;
 using testing::write_file;
 
 constexpr const char* kChild = RTCACHE_cache_child_PATH;
 
-// Must match ValueFor() in cache_child.cc.
 std::string ValueFor(std::string_view key) {
-  std::string value;
-  while (value.size() < 256) value += "value-of:" + std::string(key) + ";";
-  return value;
+  return testing::child_value_for(key);
 }
 
 std::string Key(int i) {
@@ -73,41 +71,6 @@ size_t CountOccurrences(std::string_view haystack, std::string_view needle) {
   }
   return count;
 }
-
-// Replaces the log sink (and sets the level to warning) for its lifetime,
-// recording every message; restores the previous sink and level afterwards.
-class LogCapture {
- public:
-  LogCapture() : previous_level_(log_level()) {
-    previous_sink_ = set_log_sink([this](LogLevel level, std::string_view message) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      messages_.emplace_back(level, std::string(message));
-    });
-    set_log_level(LogLevel::kWarning);
-  }
-  ~LogCapture() {
-    set_log_sink(std::move(previous_sink_));
-    set_log_level(previous_level_);
-  }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-
-  // Messages at warning level or above.
-  std::vector<std::string> warnings() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<std::string> out;
-    for (const auto& [level, message] : messages_) {
-      if (level >= LogLevel::kWarning) out.push_back(message);
-    }
-    return out;
-  }
-
- private:
-  LogLevel previous_level_;
-  LogSink previous_sink_;
-  std::mutex mutex_;
-  std::vector<std::pair<LogLevel, std::string>> messages_;
-};
 
 // A cache path whose parent is a regular file: creating the directory fails
 // with ENOTDIR, which (unlike permission bits) stops root too.

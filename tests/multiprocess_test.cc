@@ -29,11 +29,8 @@ using testing::write_file;
 
 constexpr const char* kChild = RTCACHE_cache_child_PATH;
 
-// Must match ValueFor() in cache_child.cc.
 std::string ValueFor(std::string_view key) {
-  std::string value;
-  while (value.size() < 256) value += "value-of:" + std::string(key) + ";";
-  return value;
+  return testing::child_value_for(key);
 }
 
 std::string Key(const std::string& prefix, int i) {

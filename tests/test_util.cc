@@ -84,6 +84,34 @@ ChildResult run_child(const std::vector<std::string>& argv,
   return result;
 }
 
+std::string child_value_for(std::string_view key) {
+  std::string value;
+  while (value.size() < 256) value += "value-of:" + std::string(key) + ";";
+  return value;
+}
+
+LogCapture::LogCapture() : previous_level_(log_level()) {
+  previous_sink_ = set_log_sink([this](LogLevel level, std::string_view message) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    messages_.emplace_back(level, std::string(message));
+  });
+  set_log_level(LogLevel::kWarning);
+}
+
+LogCapture::~LogCapture() {
+  set_log_sink(std::move(previous_sink_));
+  set_log_level(previous_level_);
+}
+
+std::vector<std::string> LogCapture::warnings() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& [level, message] : messages_) {
+    if (level >= LogLevel::kWarning) out.push_back(message);
+  }
+  return out;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream ss;

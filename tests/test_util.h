@@ -3,8 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "rtcache/log.h"
 
 namespace rtcache::testing {
 
@@ -35,6 +40,27 @@ struct ChildResult {
 // and captures stdout and stderr.
 ChildResult run_child(const std::vector<std::string>& argv,
                       const std::vector<std::string>& extra_env = {});
+
+// The value cache_child stores under `key`; tests check files it wrote.
+std::string child_value_for(std::string_view key);
+
+// Replaces the log sink (and sets the level to warning) for its lifetime,
+// recording every message; restores the previous sink and level afterwards.
+class LogCapture {
+ public:
+  LogCapture();
+  ~LogCapture();
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  // Messages at warning level or above.
+  std::vector<std::string> warnings();
+
+ private:
+  LogLevel previous_level_;
+  LogSink previous_sink_;
+  std::mutex mutex_;
+  std::vector<std::pair<LogLevel, std::string>> messages_;
+};
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& data);
