@@ -1,0 +1,141 @@
+// open_store and the helpers every store shares.
+#include "kv_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace bench {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct StoreNames {
+  StoreKind kind;
+  const char* id;
+  const char* title;
+};
+
+constexpr StoreNames kNames[] = {
+    {StoreKind::kRtcacheZstd, "rtcache-zstd", "rtcache (zstd-1)"},
+    {StoreKind::kRtcacheNone, "rtcache-none", "rtcache (none)"},
+    {StoreKind::kSqlite, "sqlite", "SQLite"},
+    {StoreKind::kLmdb, "lmdb", "LMDB"},
+    {StoreKind::kFilePerEntry, "files", "file per entry"},
+    {StoreKind::kWholeBlob, "blob", "whole blob"},
+};
+
+// The files a store keeps next to (or inside) `path`.
+std::vector<fs::path> store_files(StoreKind kind, const std::string& path) {
+  switch (kind) {
+    case StoreKind::kRtcacheZstd:
+    case StoreKind::kRtcacheNone:
+    case StoreKind::kWholeBlob:
+      return {path, path + ".lock"};
+    case StoreKind::kSqlite:
+      return {path, path + "-wal", path + "-shm"};
+    case StoreKind::kLmdb:
+      return {path, path + "-lock"};
+    case StoreKind::kFilePerEntry:
+      return {path};
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* store_id(StoreKind kind) {
+  for (const StoreNames& names : kNames)
+    if (names.kind == kind) return names.id;
+  return "?";
+}
+
+const char* store_title(StoreKind kind) {
+  for (const StoreNames& names : kNames)
+    if (names.kind == kind) return names.title;
+  return "?";
+}
+
+bool parse_store_kind(std::string_view id, StoreKind* kind) {
+  for (const StoreNames& names : kNames) {
+    if (id == names.id) {
+      *kind = names.kind;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::unique_ptr<KvStore> open_store(StoreKind kind, const std::string& path, std::string* error) {
+  switch (kind) {
+    case StoreKind::kRtcacheZstd:
+      return open_rtcache_store(path, /*compress=*/true, error);
+    case StoreKind::kRtcacheNone:
+      return open_rtcache_store(path, /*compress=*/false, error);
+    case StoreKind::kSqlite:
+      return open_sqlite_store(path, error);
+    case StoreKind::kLmdb:
+      return open_lmdb_store(path, error);
+    case StoreKind::kFilePerEntry:
+      return open_file_per_entry_store(path, error);
+    case StoreKind::kWholeBlob:
+      return open_whole_blob_store(path, error);
+  }
+  *error = "unknown store";
+  return nullptr;
+}
+
+uint64_t store_disk_bytes(StoreKind kind, const std::string& path) {
+  uint64_t total = 0;
+  std::error_code ignored;
+  for (const fs::path& file : store_files(kind, path)) {
+    if (fs::is_directory(file, ignored)) {
+      for (const auto& entry : fs::directory_iterator(file, ignored))
+        if (entry.is_regular_file(ignored)) total += entry.file_size(ignored);
+    } else if (fs::is_regular_file(file, ignored)) {
+      total += fs::file_size(file, ignored);
+    }
+  }
+  return total;
+}
+
+void remove_store(StoreKind kind, const std::string& path) {
+  std::error_code ignored;
+  for (const fs::path& file : store_files(kind, path)) fs::remove_all(file, ignored);
+}
+
+std::string errno_text(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
+
+bool write_all(int fd, const char* data, size_t size, std::string* error) {
+  while (size > 0) {
+    const ssize_t written = ::write(fd, data, size);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      *error = errno_text("write");
+      return false;
+    }
+    data += written;
+    size -= static_cast<size_t>(written);
+  }
+  return true;
+}
+
+bool fsync_directory(const std::string& dir, std::string* error) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = errno_text("open directory " + dir);
+    return false;
+  }
+  const bool ok = ::fsync(fd) == 0;
+  if (!ok) *error = errno_text("fsync directory " + dir);
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace bench
