@@ -43,7 +43,10 @@ class KeyHasher {
 };
 
 // Everything that determines the binary except the compiler: the alias key.
-std::string source_key(const EngineConfig& c, std::string_view name_expression) {
+// Everything about the module that determines its binaries except the
+// compiler; computed once per engine, since hashing the source on every hit
+// would cost more than the lookup.
+std::string module_digest(const EngineConfig& c) {
   KeyHasher h;
   h.add("rtcache-kernel");
   h.add(std::to_string(format::kFormatVersion));
@@ -56,6 +59,13 @@ std::string source_key(const EngineConfig& c, std::string_view name_expression) 
     h.add(text);
   }
   h.add(c.source);
+  return h.hex();
+}
+
+// The alias key's part: the module and the kernel, without the compiler.
+std::string source_key(const std::string& module_digest, std::string_view name_expression) {
+  KeyHasher h;
+  h.add(module_digest);
   h.add(name_expression);
   return h.hex();
 }
@@ -108,6 +118,7 @@ struct Engine::Impl {
   std::once_flag located;
   Status locate_status;
   std::string nvrtc_path, compiler_id;
+  std::string module_digest;  // set at construction, then read-only
 
   std::atomic<uint64_t> hits{0}, compiles{0}, compile_failures{0};
   std::atomic<int64_t> compile_us{0};
@@ -125,6 +136,7 @@ Engine::Engine(EngineConfig config)
 
 Engine::Engine(EngineConfig config, RuntimeSettings settings)
     : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
+  impl_->module_digest = module_digest(config_);
   impl_->settings = RuntimeSettings::none();
   impl_->cache = RuntimeCache::create();
   set_runtime_settings(std::move(settings));
@@ -194,13 +206,13 @@ EngineStats Engine::stats() const {
 
 std::string Engine::key_for(std::string_view name_expression) const {
   impl_->locate(config_.nvrtc_library);
-  return full_key(source_key(config_, name_expression), impl_->compiler_id);
+  return full_key(source_key(impl_->module_digest, name_expression), impl_->compiler_id);
 }
 
 Status Engine::kernel(std::string_view name_expression, Kernel* out) {
   Impl& impl = *impl_;
   impl.locate(config_.nvrtc_library);
-  const std::string skey = source_key(config_, name_expression);
+  const std::string skey = source_key(impl.module_digest, name_expression);
   std::string key = full_key(skey, impl.compiler_id);
   std::shared_ptr<RuntimeCache> cache = runtime_cache();
 

@@ -124,7 +124,12 @@ Status load_chain(View* view, uint64_t head, const Limits& limits, uint64_t stop
     }
     newest_applied = chain.size() - 1;
   }
-  for (size_t i = newest_applied; i-- > 0;) slots = apply_slots(slots, std::move(chain[i].slots));
+  // All deltas, oldest first, merged in one pass (the last change to a key wins).
+  std::vector<Slot> deltas;
+  for (size_t i = newest_applied; i-- > 0;) {
+    deltas.insert(deltas.end(), chain[i].slots.begin(), chain[i].slots.end());
+  }
+  if (!deltas.empty()) slots = apply_slots(slots, std::move(deltas));
   const uint64_t limit = chain.front().offset;
   std::erase_if(slots, [&](const Slot& s) {
     return s.offset < kFileHeaderSize || s.length < kRecordHeaderSize || s.offset > limit ||
