@@ -152,9 +152,10 @@ void parallel_for(size_t n, uint64_t work_bytes, Fn&& fn) {
 }
 
 // A record copied as it is stored in a file (no re-encoding).
-store::EncodedRecord stored_as_is(const format::Slot& slot, std::string raw_record) {
+store::EncodedRecord stored_as_is(const format::Slot& slot, const std::string& key,
+                                  std::string raw_record) {
   store::EncodedRecord r;
-  r.key_hash = slot.key_hash;
+  r.key_hash = format::hash_key(key);  // the record's own key, whatever the index said
   r.last_used_ns = slot.last_used_ns;
   r.head = std::move(raw_record);
   return r;
@@ -553,15 +554,17 @@ Status RuntimeCache::serialize(std::string* out) {
   std::vector<Collected> all;
   for (const auto& [key, e] : in_memory) all.push_back({key, encode_put(options_, key, e)});
   if (view) {
-    for_each_record(
-        st, *view, store::ReadMode::kValueAndRaw, kEverySlot,
-        [&](const format::Slot& slot, store::Record& record) {
-          {
-            std::shared_lock lock(st.mu);
-            if (st.overlay.count(record.key)) return;  // memory wins (taken above)
-          }
-          all.push_back({std::move(record.key), stored_as_is(slot, std::move(record.raw))});
-        });
+    for_each_record(st, *view, store::ReadMode::kValueAndRaw, kEverySlot,
+                    [&](const format::Slot& slot, store::Record& record) {
+                      {
+                        std::shared_lock lock(st.mu);
+                        if (st.overlay.count(record.key)) return;  // memory wins (taken above)
+                      }
+                      // The record is built before its key is moved out.
+                      store::EncodedRecord r =
+                          stored_as_is(slot, record.key, std::move(record.raw));
+                      all.push_back({std::move(record.key), std::move(r)});
+                    });
   }
   std::sort(all.begin(), all.end(),
             [](const Collected& a, const Collected& b) { return a.key < b.key; });
@@ -843,7 +846,7 @@ Status RuntimeCache::save_other(const std::string& target) {
         [&](const format::Slot& slot) { return !they_have(slot.key_hash); },
         [&](const format::Slot& slot, store::Record& record) {
           if (!overridden.count(record.key)) {
-            changes.records.push_back(stored_as_is(slot, std::move(record.raw)));
+            changes.records.push_back(stored_as_is(slot, record.key, std::move(record.raw)));
           }
         });
   }

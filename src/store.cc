@@ -761,6 +761,9 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
     return Status::OK();
   }
 
+  // A writer that died mid-compaction leaves its temp file; we hold the lock,
+  // so no temp file of this cache is in use.
+  remove_stale_temps(env, path);
   std::unique_ptr<File> writable;
   s = env->open_write(path, &writable);
   if (!s.ok()) return s;
@@ -800,6 +803,15 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
 
   if (s.ok() && options.max_bytes > 0)
     s = evict_over_budget(options, *current, changes, start, &appender, &delta, result, env);
+  // The new records must be durable before an index that points at them can
+  // be: a crash that kept the index but not a record would otherwise lose the
+  // key's older value too. Erasures and last-use times need no such order.
+  const bool appended_values = std::any_of(changes.records.begin(), changes.records.end(),
+                                           [](const EncodedRecord& r) { return !r.erase; });
+  if (s.ok() && options.sync && appended_values) {
+    s = appender.flush();
+    if (s.ok()) s = file->sync();
+  }
   std::vector<Slot> slots = apply_slots(current->slots, delta);
   IndexInfo info_out;
   const IndexInfo& prev = current->index_info;
