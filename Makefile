@@ -9,12 +9,13 @@ DEB_PACKAGES := g++ cmake make pkg-config libzstd-dev libxxhash-dev libgtest-dev
                 libbenchmark-dev ninja-build libcli11-dev nlohmann-json3-dev
 DEB_PACKAGES += pybind11-dev python3-dev python3-pytest
 
-.PHONY: all deps configure build test demo bench asan tsan test-sanitizers format clean
+.PHONY: all deps configure build test demo bench asan tsan test-sanitizers format clean fuzz soak
 
 all: build
 
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Installs the Debian packages in $(1) that are missing (apt-get, only then).
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -22,6 +23,10 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
 
 $(BUILD)/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
@@ -45,7 +50,14 @@ demo: build
 	@echo "=== run 2: warm (a new process) ==="
 	$(BUILD)/rtcache-demo --cache $(DEMO_CACHE)
 
-bench: build
+# Benchmarks: regenerates docs/benchmarks.md. Installs the bench-only Debian
+# packages when missing (the peers SQLite and LMDB, Google Benchmark), then
+# bench/run.sh builds only the benchmark targets, makes the corpus and runs.
+BENCH_DEB_PACKAGES := libsqlite3-dev liblmdb-dev libbenchmark-dev
+bench: export RTCACHE_BENCH_START := $(shell date +%s)
+bench:
+	$(call install_missing,$(BENCH_DEB_PACKAGES))
+	@$(MAKE) --no-print-directory configure
 	bash bench/run.sh $(BUILD)
 
 # Sanitizer builds use their own build directories.
@@ -59,6 +71,24 @@ test-sanitizers: asan tsan
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc' '*.cpp')
+
+# Fuzzing (fuzz/README.md): clang's libFuzzer with ASan+UBSan, in its own build
+# directory; FUZZ_TIME seconds per target. Installs clang and its runtime when missing.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME  ?= 60
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+fuzz: deps
+	$(call install_missing,$(FUZZ_PACKAGES))
+	$(CMAKE) -S fuzz -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++
+	$(CMAKE) --build $(FUZZ_BUILD) -j $(JOBS)
+	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
+# The long runs: the `slow` test label (1,000 kills, more writers, the 100 MB
+# SIGTERM save) and a longer fuzz (SOAK_FUZZ_TIME seconds per target).
+SOAK_FUZZ_TIME ?= 300
+soak: build
+	cd $(BUILD) && ctest --output-on-failure -L slow $(CTEST_ARGS)
+	$(MAKE) fuzz FUZZ_TIME=$(SOAK_FUZZ_TIME)
 
 clean:
 	rm -rf build build-asan build-tsan
