@@ -535,8 +535,10 @@ CrashFigures CrashEverywhere(const std::vector<CrashMode>& modes, bool expect_cl
                               (report.ok() ? "" : " " + report.damaged.front().reason));
             }
           }
-          f.temps_after_next_save += !FilesWithPrefix(dir.path(), TempPrefix(path)).empty();
-          // A compaction removes whatever temp file a crash left.
+          if (!FilesWithPrefix(dir.path(), TempPrefix(path)).empty()) {
+            ++f.temps_after_next_save;
+            wrong.push_back("a temp file the crash left outlives the next save");
+          }
           Status cs = next->compact();
           if (!cs.ok()) wrong.push_back("compact: " + cs.to_string());
           if (!FilesWithPrefix(dir.path(), TempPrefix(path)).empty()) {

@@ -48,7 +48,7 @@ struct Totals {
   int in_flight = 0;         // kills that hit between "changes printed" and "C"
   int in_flight_landed = 0;  // ... whose changes were found in the file anyway
   int torn_tails = 0;        // verify_file reports of a torn tail / unindexed end
-  int temps_seen = 0;        // temp files present after a kill (cleaned later)
+  int temps_seen = 0;        // temp files present after a kill (removed by the next save)
   int corrupt_loads = 0;     // must stay 0
   uint64_t max_file_bytes = 0;
 };
@@ -184,7 +184,7 @@ void RunKillLoop(int kills, uint64_t seed, int max_delay_us) {
   std::printf(
       "[figures] kill loop: %d SIGKILLs, %d saves reported before a kill, %d kills with a save "
       "in flight (%d of them landed anyway), %d torn tails seen (cut by the next save), %d "
-      "stale temp files seen (removed by the next compaction), largest file %llu bytes, %zu "
+      "stale temp files seen (removed by the next save), largest file %llu bytes, %zu "
       "entries at the end; corrupt loads: %d (%.1f s)\n",
       t.kills, t.commits, t.in_flight, t.in_flight_landed, t.torn_tails, t.temps_seen,
       static_cast<unsigned long long>(t.max_file_bytes), model.size(), t.corrupt_loads, seconds);
