@@ -200,7 +200,9 @@ void RunDlclose(const std::string& how, const char* plugin, bool unloads) {
   ASSERT_EQ(lines.size(), 3u) << err;
   EXPECT_EQ(lines[0], "registered 1");
   EXPECT_EQ(lines[1], std::string("dlclose 0 unloaded ") + (unloads ? "yes" : "no"));
-  const bool tsan_lost = unloads && testing::kThreadSanitizerBuild && how == "dlclose_leaked";
+  // Under TSan the unloaded module's exit hook runs only at process exit (see
+  // above), so a handle only that hook saves is not saved by dlclose time.
+  const bool tsan_lost = unloads && testing::kThreadSanitizerBuild && how != "dlclose_global";
   // Unloaded: saved by then; kept: saved at exit.
   if (!tsan_lost) {
     EXPECT_EQ(lines[2], std::string("after_dlclose ") + (unloads ? "present" : "absent"));
