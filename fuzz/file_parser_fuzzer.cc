@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,14 +23,24 @@
 
 namespace {
 
-std::string& Dir() {
-  static std::string dir = [] {
+// A private directory for the input file, removed when the fuzzer exits
+// (never destroyed itself, so the exit handler can still use it).
+const std::string& Dir() {
+  static const std::string* dir = [] {
     const char* base = std::getenv("TMPDIR");
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/rtcache-fuzz-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-    return tmpl;
+    return new std::string(tmpl);
   }();
-  return dir;
+  static const bool cleanup = [] {
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(*dir, ec);
+    });
+    return true;
+  }();
+  (void)cleanup;
+  return *dir;
 }
 
 void Check(bool ok, const char* what) {
