@@ -327,7 +327,7 @@ TEST(CacheTest, SerializeRoundTripAndBadBytes) {
 
   auto victim = RuntimeCache::create();
   victim->put("mine", std::string_view("v"));
-  EXPECT_TRUE(victim->deserialize("not a cache at all").is_corruption());
+  EXPECT_TRUE(victim->deserialize("not a cache at all").is_not_a_cache_file());
   EXPECT_FALSE(victim->deserialize(bytes.substr(0, bytes.size() - 1)).ok());
   std::string flipped = bytes;
   flipped[100] ^= 0x20;
@@ -437,7 +437,7 @@ TEST(CacheTest, ForeignEmptyAndNewerFilesGiveClearErrors) {
   Options options;
   options.path = foreign;
   Status s = RuntimeCache::open(options, &cache);
-  EXPECT_TRUE(s.is_corruption());
+  EXPECT_TRUE(s.is_not_a_cache_file());
   EXPECT_NE(s.message().find(foreign), std::string::npos);
   EXPECT_NE(s.message().find("not an rtcache file"), std::string::npos);
   // Saving must not destroy what is there.
@@ -449,7 +449,7 @@ TEST(CacheTest, ForeignEmptyAndNewerFilesGiveClearErrors) {
   write_file(empty, "");
   options.path = empty;
   s = RuntimeCache::open(options, &cache);
-  EXPECT_TRUE(s.is_corruption());
+  EXPECT_TRUE(s.is_not_a_cache_file());
   EXPECT_NE(s.message().find("empty"), std::string::npos);
 
   // A file from a future format version.

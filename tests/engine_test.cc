@@ -162,7 +162,7 @@ TEST(EngineTest, CompileErrorCarriesTheLogAndCachesNothing) {
   Engine engine(config, RuntimeSettings::shared(cache));
   Kernel k;
   Status s = engine.kernel("broken", &k);
-  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(s.code(), Status::Code::kCompileError);
   EXPECT_NE(s.message().find("this_is_not_declared"), std::string::npos) << s.message();
   EXPECT_EQ(cache->size(), 0u);
   EXPECT_EQ(engine.stats().compile_failures, 1u);

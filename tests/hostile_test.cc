@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "fault_env.h"
-#include "format.h"
 #include "rtcache/rtcache.h"
+#include "storage/format.h"
 #include "test_util.h"
 
 namespace rtcache {
@@ -381,7 +381,8 @@ TEST(HostileFiles, EveryTruncationLength) {
     ++tried;
     repaired += repair && out.repair.ok();
     if (length < format::kFileHeaderSize) {
-      EXPECT_TRUE(out.open.is_corruption()) << out.open.to_string();
+      EXPECT_TRUE(out.open.is_corruption() || out.open.is_not_a_cache_file())
+          << out.open.to_string();
       continue;
     }
     ASSERT_TRUE(out.open.ok()) << out.open.to_string();
@@ -459,7 +460,8 @@ TEST(HostileFiles, EverySingleBitFlip) {
       EXPECT_TRUE(out.roundtrip.ok()) << out.roundtrip.to_string();
       if (!out.open.ok()) {
         ++open_refused;
-        EXPECT_TRUE(out.open.is_corruption() || out.open.code() == Status::Code::kNotSupported)
+        EXPECT_TRUE(out.open.is_corruption() || out.open.is_not_a_cache_file() ||
+                    out.open.code() == Status::Code::kNotSupported)
             << out.open.to_string();
       } else if (out.listed < f.final_state.size()) {
         ++fewer_entries;
@@ -806,7 +808,7 @@ TEST(HostileFiles, HandcraftedFilesAreRejectedOrSalvaged) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     EXPECT_TRUE(out.wrong.empty())
         << "wrong value for " << out.wrong.front() << " of " << out.wrong.size();
-    EXPECT_TRUE(out.open.ok() || out.open.is_corruption() ||
+    EXPECT_TRUE(out.open.ok() || out.open.is_corruption() || out.open.is_not_a_cache_file() ||
                 out.open.code() == Status::Code::kNotSupported)
         << out.open.to_string();
     // Damage that checksums cannot see (a well-formed index whose content is

@@ -30,20 +30,6 @@ bool IsPrintableAscii(std::string_view text) {
   return true;
 }
 
-// Parses a non-empty run of decimal digits; false on anything else or overflow.
-bool ParseDecimal(std::string_view digits, uint64_t* value) {
-  if (digits.empty()) return false;
-  uint64_t result = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    const uint64_t digit = static_cast<uint64_t>(c - '0');
-    if (result > (std::numeric_limits<uint64_t>::max() - digit) / 10) return false;
-    result = result * 10 + digit;
-  }
-  *value = result;
-  return true;
-}
-
 Status ErrnoStatus(const std::string& what, int error) {
   return Status::IOError(what + ": " + std::strerror(error));
 }
@@ -86,69 +72,6 @@ std::string DisplayKey(std::string_view key) {
     out.push_back(kHexDigits[c & 0xf]);
   }
   return out;
-}
-
-bool ParseSize(std::string_view text, uint64_t* bytes) {
-  uint64_t multiplier = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'K':
-      case 'k':
-        multiplier = uint64_t{1} << 10;
-        break;
-      case 'M':
-      case 'm':
-        multiplier = uint64_t{1} << 20;
-        break;
-      case 'G':
-      case 'g':
-        multiplier = uint64_t{1} << 30;
-        break;
-      default:
-        break;
-    }
-    if (multiplier != 1) text.remove_suffix(1);
-  }
-  uint64_t count = 0;
-  if (!ParseDecimal(text, &count)) return false;
-  if (count > std::numeric_limits<uint64_t>::max() / multiplier) return false;
-  *bytes = count * multiplier;
-  return true;
-}
-
-bool ParseDuration(std::string_view text, std::chrono::seconds* duration) {
-  uint64_t unit_seconds = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 's':
-        unit_seconds = 1;
-        break;
-      case 'm':
-        unit_seconds = 60;
-        break;
-      case 'h':
-        unit_seconds = 60 * 60;
-        break;
-      case 'd':
-        unit_seconds = 24 * 60 * 60;
-        break;
-      default:
-        unit_seconds = 0;  // no suffix
-        break;
-    }
-    if (unit_seconds != 0) {
-      text.remove_suffix(1);
-    } else {
-      unit_seconds = 1;
-    }
-  }
-  uint64_t count = 0;
-  if (!ParseDecimal(text, &count)) return false;
-  // The library turns durations into int64 nanoseconds; refuse what overflows.
-  constexpr uint64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000;
-  if (count > kMaxSeconds / unit_seconds) return false;
-  *duration = std::chrono::seconds(static_cast<int64_t>(count * unit_seconds));
-  return true;
 }
 
 std::string FormatTimestamp(int64_t epoch_ns) {

@@ -23,15 +23,6 @@ bool ParseKey(std::string_view text, std::string* key, std::string* error);
 // to the same bytes with ParseKey.
 std::string DisplayKey(std::string_view key);
 
-// SIZE: decimal bytes with an optional K, M or G suffix (powers of 1024,
-// either case). False on anything else or on overflow.
-bool ParseSize(std::string_view text, uint64_t* bytes);
-
-// DURATION: decimal count with an optional s, m, h or d suffix (no suffix
-// means seconds). False on anything else or when it does not fit in int64
-// nanoseconds (about 292 years), the unit the library computes in.
-bool ParseDuration(std::string_view text, std::chrono::seconds* duration);
-
 // Nanoseconds since the Unix epoch as ISO-8601 UTC to the second
 // ("2025-01-31T17:04:05Z"); "-" for 0, which the library uses for "none".
 std::string FormatTimestamp(int64_t epoch_ns);

@@ -6,7 +6,8 @@
 //
 // Exit status: 0 success; 1 key not found (get) or file damaged (verify);
 // 2 usage error, unreadable or foreign file, I/O error, lock timeout. Every
-// error is one line on stderr, "rtcache COMMAND: <file>: <reason>".
+// error is one line on stderr, "rtcache COMMAND: <file>: <reason>". A failed
+// command's exit status comes from its Status code (ExitStatusFor).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -40,13 +41,37 @@ enum ExitCode : int {
 
 // --- reporting ------------------------------------------------------------------
 
+// The one table from a failed Status to the exit status: a key that is not
+// there is 1; everything else (a missing, unreadable, foreign, damaged or
+// untrusted file, an I/O error, a lock timeout) is 2. A damaged file found by
+// verify is 1 through its report, not through a Status.
+int ExitStatusFor(Status::Code code) {
+  switch (code) {
+    case Status::Code::kOk:
+      return kExitOk;
+    case Status::Code::kNotFound:
+      return kExitNotFoundOrDamaged;
+    case Status::Code::kCorruption:
+    case Status::Code::kNotSupported:
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kIOError:
+    case Status::Code::kLockTimeout:
+    case Status::Code::kPermissionDenied:
+    case Status::Code::kNotACacheFile:
+    case Status::Code::kCompileError:
+      return kExitError;
+  }
+  return kExitError;
+}
+
 int Fail(std::string_view command, std::string_view message) {
   std::cerr << "rtcache " << command << ": " << OneLine(message) << '\n';
   return kExitError;
 }
 
 int Fail(std::string_view command, const Status& status) {
-  return Fail(command, status.message().empty() ? status.to_string() : status.message());
+  (void)Fail(command, status.message().empty() ? status.to_string() : status.message());
+  return ExitStatusFor(status.code());
 }
 
 // Usage errors found after parsing look like CLI11's own.
@@ -82,22 +107,20 @@ Json DamagedJson(const std::vector<DamagedRecord>& damaged) {
   return list;
 }
 
+// Each reason names the file and the offset itself (maintenance.h).
 void PrintDamaged(const std::vector<DamagedRecord>& damaged) {
-  for (const DamagedRecord& record : damaged) {
-    // Most reasons already say "record at offset N"; do not say it twice.
-    const std::string offset = "offset " + std::to_string(record.offset);
-    const bool names_offset = record.reason.find(offset) != std::string::npos;
-    std::cout << "  " << (names_offset ? "" : offset + ": ") << OneLine(record.reason) << '\n';
-  }
+  for (const DamagedRecord& record : damaged) std::cout << "  " << OneLine(record.reason) << '\n';
 }
 
 // --- files ----------------------------------------------------------------------
 
 // Opening a handle on a missing file succeeds (an empty first-run cache);
-// commands that read a cache want "no such file" instead.
+// commands that read a cache want "no such file" instead: an error about the
+// file (exit 2), not a missing key (exit 1).
 Status RequireFile(const std::string& path) {
   FileInfo info;
-  return Env::default_env()->stat(path, /*follow_symlinks=*/true, &info);
+  Status s = Env::default_env()->stat(path, /*follow_symlinks=*/true, &info);
+  return s.is_not_found() ? Status::IOError(s.message()) : s;
 }
 
 Status OpenCache(const std::string& path, const Options& base,
@@ -118,7 +141,8 @@ Status CreateEmptyCacheIfAbsent(const std::string& path, const Options& options)
 
 int RunInfo(const Options& options, const std::string& path, bool json) {
   FileReport report;
-  Status s = inspect_file(path, &report, options);
+  Status s = RequireFile(path);
+  if (s.ok()) s = inspect_file(path, &report, options);
   if (!s.ok()) return Fail("info", s);
   if (json) {
     PrintJson({{"file", path},
@@ -211,10 +235,7 @@ int RunGet(const Options& options, const std::string& path, const std::string& k
       for (const auto& [level, message] : logged) log(level, message);
     }
   }
-  if (s.is_not_found()) {
-    Fail("get", path + ": no entry for key " + DisplayKey(key));
-    return kExitNotFoundOrDamaged;
-  }
+  if (s.is_not_found()) s = Status::NotFound(path + ": no entry for key " + DisplayKey(key));
   if (!s.ok()) return Fail("get", s);
   s = WriteOutput(output, value.view());
   if (!s.ok()) return Fail("get", s);
@@ -252,14 +273,12 @@ int RunRm(const Options& options, const std::string& path, const std::vector<std
 
 int RunVerify(const Options& options, const std::string& path, bool json) {
   VerifyReport report;
-  Status s = verify_file(path, &report, options);
+  Status s = RequireFile(path);
+  if (s.ok()) s = verify_file(path, &report, options);
   if (!s.ok()) {
-    // Only a file that is not an rtcache file at all (or not a file) is exit
-    // 2; an rtcache header that fails its checks is damage at offset 0. The
-    // library distinguishes them only by the documented message phrase.
-    const bool foreign = s.message().find("not an rtcache file") != std::string::npos ||
-                         s.message().find("not a regular file") != std::string::npos;
-    if (!s.is_corruption() || foreign) return Fail("verify", s);
+    // A file that is not an rtcache file at all (NotACacheFile) is exit 2; an
+    // rtcache header that fails its checks is damage at offset 0.
+    if (!s.is_corruption()) return Fail("verify", s);
     report.damaged.push_back({0, s.message()});
   }
   if (json) {
@@ -279,7 +298,8 @@ int RunVerify(const Options& options, const std::string& path, bool json) {
 
 int RunRepair(const Options& options, const std::string& path, bool json) {
   RepairReport report;
-  Status s = repair_file(path, &report, options);
+  Status s = RequireFile(path);
+  if (s.ok()) s = repair_file(path, &report, options);
   if (!s.ok()) return Fail("repair", s);
   if (json) {
     PrintJson({{"file", path}, {"kept", report.kept}, {"dropped", DamagedJson(report.dropped)}});
@@ -322,18 +342,21 @@ int RunMerge(const Options& options, const std::string& out_path,
 
 int RunPrune(const Options& options, const std::string& path, const std::string& max_size_text,
              const std::string& older_than_text, bool json) {
+  using std::chrono::duration_cast;
   if (max_size_text.empty() && older_than_text.empty()) {
     return UsageError("prune", "give --max-size and/or --older-than");
   }
   uint64_t max_bytes = 0;  // the library reads 0 as "no size limit"
   std::chrono::seconds older_than{0};
   if (!max_size_text.empty()) {
-    (void)ParseSize(max_size_text, &max_bytes);  // validated by the parser
+    (void)parse_byte_size(max_size_text, &max_bytes);  // validated by the parser
     // "--max-size 0" means empty the cache; every record is larger than 1 byte.
     if (max_bytes == 0) max_bytes = 1;
   }
   if (!older_than_text.empty()) {
-    (void)ParseDuration(older_than_text, &older_than);  // validated by the parser
+    std::chrono::milliseconds age{0};
+    (void)parse_duration(older_than_text, &age);  // validated by the parser
+    older_than = duration_cast<std::chrono::seconds>(age);
     // The library reads 0 as "no age limit", the opposite of what 0s asks for.
     if (older_than.count() == 0) return UsageError("prune", "--older-than must be at least 1s");
   }
@@ -359,7 +382,8 @@ int RunPrune(const Options& options, const std::string& path, const std::string&
 
 int RunCompact(const Options& options, const std::string& path) {
   FileReport before, after;
-  Status s = inspect_file(path, &before, options);  // also refuses a missing or foreign file
+  Status s = RequireFile(path);
+  if (s.ok()) s = inspect_file(path, &before, options);  // also refuses a foreign file
   std::shared_ptr<RuntimeCache> cache;
   if (s.ok()) s = OpenCache(path, options, &cache);
   if (s.ok()) s = cache->compact();
@@ -413,8 +437,10 @@ Errors are one line on stderr naming the file and the reason.
 KEY is taken as text; "hex:" followed by hex digits gives arbitrary bytes.
 Keys (and metadata) are printed as text when printable ASCII, else as
 "hex:" + hex, so that a printed key can be passed back as KEY.
-SIZE takes a K, M or G suffix (powers of 1024): 512K, 2G.
-DURATION takes an s, m, h or d suffix (none: seconds): 90s, 12h, 30d.
+SIZE takes a K, M, G or T suffix (powers of 1024): 512K, 2G, 1T.
+DURATION takes an ms, s, m, h or d suffix (none: seconds): 1500ms, 90s, 12h, 30d.
+--trust-others (or RTCACHE_TRUST_OTHERS=1) accepts cache files that other users
+own or may write, as a group-shared cache needs; without it they are refused.
 Times are printed as ISO-8601 UTC; in --json output they are integers,
 nanoseconds since the Unix epoch (0: none).)";
 
@@ -423,8 +449,9 @@ CLI::Validator SizeValidator() {
   return CLI::Validator(
       [](std::string& text) {
         uint64_t bytes = 0;
-        return ParseSize(text, &bytes) ? std::string()
-                                       : "not a size (bytes, or with a K, M or G suffix): " + text;
+        return parse_byte_size(text, &bytes)
+                   ? std::string()
+                   : "not a size (bytes, or with a K, M, G or T suffix): " + text;
       },
       "");
 }
@@ -432,10 +459,10 @@ CLI::Validator SizeValidator() {
 CLI::Validator DurationValidator() {
   return CLI::Validator(
       [](std::string& text) {
-        std::chrono::seconds duration;
-        return ParseDuration(text, &duration)
+        std::chrono::milliseconds duration;
+        return parse_duration(text, &duration)
                    ? std::string()
-                   : "not a duration (a count with an s, m, h or d suffix): " + text;
+                   : "not a duration (a count with an ms, s, m, h or d suffix): " + text;
       },
       "");
 }
@@ -474,7 +501,7 @@ std::string FirstUnexpectedArgument(int argc, char** argv) {
     if (arg == "--log" || arg == "--lock-timeout") {
       ++i;
     } else if (arg.starts_with("--log=") || arg.starts_with("--lock-timeout=") || arg == "-h" ||
-               arg == "--help" || arg == "--version") {
+               arg == "--help" || arg == "--version" || arg == "--trust-others") {
       continue;
     } else {
       return std::string(arg);
@@ -497,7 +524,8 @@ int ReportParseError(const CLI::App& app, const CLI::ParseError& error, int argc
   return UsageError(selected.empty() ? "" : selected.front()->get_name(), error.what());
 }
 
-int Main(int argc, char** argv) {
+// The command table: one block per command, read best in one place.
+int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
   CLI::App app("rtcache -- inspect, verify, repair, merge, prune and script rtcache cache files.",
                "rtcache");
   app.footer(kFooter);
@@ -516,6 +544,10 @@ int Main(int argc, char** argv) {
                  "Wait this long for another process holding the lock (default 10s)")
       ->type_name("DURATION")
       ->check(DurationValidator());
+  bool trust_others = false;
+  app.add_flag("--trust-others", trust_others,
+               "Accept files other users own or may write (a group-shared cache); "
+               "also RTCACHE_TRUST_OTHERS=1");
 
   // Every command's arguments. Only one command runs, so they can share.
   std::string path, key, input, output, metadata, max_size, older_than;
@@ -705,9 +737,8 @@ int Main(int argc, char** argv) {
     (void)parse_log_level(log_level_text, &level);  // validated by the parser
     set_log_level(level);
   }
-  std::chrono::seconds lock_timeout{10};
-  (void)ParseDuration(lock_timeout_text, &lock_timeout);  // validated by the parser
-  options.lock_timeout = lock_timeout;
+  (void)parse_duration(lock_timeout_text, &options.lock_timeout);  // validated by the parser
+  options.trust_others = trust_others;  // else the library reads RTCACHE_TRUST_OTHERS
   for (const Command& command : commands) {
     if (command.app->parsed()) return command.run();
   }

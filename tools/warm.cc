@@ -71,6 +71,81 @@ std::vector<std::string> plain_kernels(const std::string& source) {
   return names;
 }
 
+namespace {
+
+// One engine per source, and the kernels to compile with each. False (after
+// saying why) when a source cannot be read.
+bool plan_jobs(const WarmRequest& request, const std::shared_ptr<RuntimeCache>& cache,
+               std::vector<std::unique_ptr<Engine>>* engines, std::vector<Job>* jobs) {
+  for (const std::string& path : request.sources) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      std::fprintf(stderr, "rtcache warm: %s: cannot read\n", path.c_str());
+      return false;
+    }
+    EngineConfig config;
+    config.name = std::filesystem::path(path).filename().string();
+    config.source = text.str();
+    config.arch = request.arch;
+    // Exactly the application's options: they are part of every key.
+    config.options = request.compile_options;
+    engines->push_back(std::make_unique<Engine>(config, RuntimeSettings::shared(cache)));
+    std::vector<std::string> names = plain_kernels(config.source);
+    if (!request.name_expressions.empty()) {
+      // Each expression goes to the sources that define a kernel of its name.
+      std::vector<std::string> chosen;
+      for (const std::string& expr : request.name_expressions) {
+        std::regex defines("__global__[^;{]*\\b" + base_name_of(expr) + "\\s*\\(");
+        if (std::regex_search(config.source, defines)) chosen.push_back(expr);
+      }
+      names = std::move(chosen);
+    }
+    for (const std::string& name : names) {
+      jobs->push_back({engines->back().get(), config.name, name});
+    }
+  }
+  return true;
+}
+
+struct Counts {
+  std::atomic<size_t> compiled{0}, cached{0}, failed{0};
+};
+
+// Compiles every job through the cache on all cores, with progress.
+void compile_jobs(const std::vector<Job>& jobs, Counts* counts) {
+  ProgressBar progress(jobs.size());
+  std::atomic<size_t> next{0};
+  std::mutex errors_mu;
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < jobs.size();) {
+      Kernel kernel;
+      Status ks = jobs[i].engine->kernel(jobs[i].name_expression, &kernel);
+      if (!ks.ok()) {
+        ++counts->failed;
+        std::lock_guard<std::mutex> lock(errors_mu);
+        // The whole message: it names the source (the engine's module name)
+        // and carries the compiler's full log, every line of which may matter.
+        std::fprintf(stderr, "%srtcache warm: %s\n", isatty(2) ? "\r" : "", ks.message().c_str());
+      } else if (kernel.from_cache) {
+        ++counts->cached;
+      } else {
+        ++counts->compiled;
+      }
+      progress.step(jobs[i].name_expression);
+    }
+  };
+  std::vector<std::thread> pool;
+  const size_t threads =
+      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), jobs.size());
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace
+
 int run_warm(const Options& base, const WarmRequest& request) {
   const auto start = std::chrono::steady_clock::now();
   Options options = base;
@@ -82,74 +157,16 @@ int run_warm(const Options& base, const WarmRequest& request) {
     std::fprintf(stderr, "rtcache warm: %s\n", s.message().c_str());
     return 2;
   }
-
   std::vector<std::unique_ptr<Engine>> engines;
   std::vector<Job> jobs;
-  for (const std::string& path : request.sources) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
-      std::fprintf(stderr, "rtcache warm: %s: cannot read\n", path.c_str());
-      return 2;
-    }
-    EngineConfig config;
-    config.name = std::filesystem::path(path).filename().string();
-    config.source = text.str();
-    config.arch = request.arch;
-    // Exactly the application's options: they are part of every key.
-    config.options = request.compile_options;
-    engines.push_back(std::make_unique<Engine>(config, RuntimeSettings::shared(cache)));
-    std::vector<std::string> names = plain_kernels(config.source);
-    if (!request.name_expressions.empty()) {
-      // Each expression goes to the sources that define a kernel of its name.
-      std::vector<std::string> chosen;
-      for (const std::string& expr : request.name_expressions) {
-        std::regex defines("__global__[^;{]*\\b" + base_name_of(expr) + "\\s*\\(");
-        if (std::regex_search(config.source, defines)) chosen.push_back(expr);
-      }
-      names = std::move(chosen);
-    }
-    for (const std::string& name : names) jobs.push_back({engines.back().get(), config.name, name});
-  }
+  if (!plan_jobs(request, cache, &engines, &jobs)) return 2;
   if (jobs.empty()) {
     std::fprintf(stderr, "rtcache warm: no kernels found (templates need --name-expr)\n");
     return 2;
   }
 
-  ProgressBar progress(jobs.size());
-  std::atomic<size_t> next{0}, compiled{0}, cached{0}, failed{0};
-  std::mutex errors_mu;
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < jobs.size();) {
-      Kernel kernel;
-      Status ks = jobs[i].engine->kernel(jobs[i].name_expression, &kernel);
-      if (!ks.ok()) {
-        ++failed;
-        std::lock_guard<std::mutex> lock(errors_mu);
-        // One line: the failure, and the compiler's first error from its log.
-        const std::string& message = ks.message();
-        std::string first_line = message.substr(0, message.find('\n'));
-        if (size_t error = message.find("error", first_line.size()); error != std::string::npos) {
-          size_t from = message.rfind('\n', error) + 1;
-          first_line += " " + message.substr(from, message.find('\n', error) - from);
-        }
-        // The message names the source (the engine's module name) already.
-        std::fprintf(stderr, "%srtcache warm: %s\n", isatty(2) ? "\r" : "", first_line.c_str());
-      } else if (kernel.from_cache) {
-        ++cached;
-      } else {
-        ++compiled;
-      }
-      progress.step(jobs[i].name_expression);
-    }
-  };
-  std::vector<std::thread> pool;
-  const size_t threads =
-      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), jobs.size());
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  Counts counts;
+  compile_jobs(jobs, &counts);
 
   s = cache->save();
   if (!s.ok()) {
@@ -158,9 +175,9 @@ int run_warm(const Options& base, const WarmRequest& request) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("warm: %zu compiled, %zu already cached, %zu failed, %.1f s\n", compiled.load(),
-              cached.load(), failed.load(), seconds);
-  return failed.load() == 0 ? 0 : 1;
+  std::printf("warm: %zu compiled, %zu already cached, %zu failed, %.1f s\n",
+              counts.compiled.load(), counts.cached.load(), counts.failed.load(), seconds);
+  return counts.failed.load() == 0 ? 0 : 1;
 }
 
 }  // namespace rtcache::cli

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "rtcache/engine.h"
+#include "rtcache/export.h"
 #include "rtcache/status.h"
 
 namespace rtcache {
@@ -29,7 +30,7 @@ struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
 
-class CudaDriver {
+class RTCACHE_EXPORT CudaDriver {
  public:
   // The process-wide driver, loaded and initialised on first use.
   // NotSupported naming the reason when there is no driver or no GPU.

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "rtcache/bytes.h"
+#include "rtcache/export.h"
 #include "rtcache/runtime_cache.h"
 #include "rtcache/status.h"
 
@@ -49,7 +50,7 @@ namespace rtcache {
 
 // Which cache an engine uses. Equality compares paths by value and shared
 // handles by identity (two handles on one path are different settings).
-class RuntimeSettings {
+class RTCACHE_EXPORT RuntimeSettings {
  public:
   static RuntimeSettings none() { return RuntimeSettings(); }
   static RuntimeSettings path(std::string path) {
@@ -108,7 +109,7 @@ struct EngineStats {
   double compile_ms = 0;  // total NVRTC time
 };
 
-class Engine {
+class RTCACHE_EXPORT Engine {
  public:
   // Uses RuntimeSettings::from_environment().
   explicit Engine(EngineConfig config);
@@ -118,7 +119,7 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // The binary for one kernel, by NVRTC name expression ("scale<float>",
-  // "vector_add"). A compile error returns InvalidArgument with NVRTC's log,
+  // "vector_add"). A compile error returns CompileError with NVRTC's log,
   // and nothing is cached. Without NVRTC a miss returns NotSupported saying
   // why; hits still work.
   Status kernel(std::string_view name_expression, Kernel* out);
@@ -144,21 +145,53 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+// Where a scoped cache (below) reads its image from when it opens and writes
+// it back to when it closes: a byte stream with a start position. open() calls
+// read_all() once; close() (or destruction) calls write_at_start() and then
+// truncate() once each, only when saving. A failure is a Status naming the
+// reason; the scope passes it on (open, close) or logs it (destruction).
+//
+// Implemented for std::iostream by ScopedRuntimeCache::open(engines, stream,
+// ...) and, in the Python bindings, for binary file-like objects. Calls come
+// from the thread that opens, closes or destroys the scope; an implementation
+// that needs a lock (Python's GIL) takes it in each call.
+class RTCACHE_EXPORT StreamTarget {
+ public:
+  virtual ~StreamTarget() = default;
+  // Everything from the current position to the end (the image, and perhaps
+  // bytes after it, which are ignored because an image records its own length;
+  // empty: a new stream). Remembers the position it started from.
+  virtual Status read_all(std::string* bytes) = 0;
+  // Writes `image` whole at the position read_all() started from (not appended
+  // after the old bytes) and flushes it.
+  virtual Status write_at_start(std::string_view image) = 0;
+  // Cuts the stream right after what write_at_start() wrote, where the stream
+  // can be cut. The default does nothing: when the new image is shorter than
+  // the old, the old image's tail stays after it, and readers ignore it.
+  virtual Status truncate() { return Status::OK(); }
+};
+
 // The shared, scoped cache (the original's `with runtime_cache(...)`): one
-// handle with autosave off, loaded from `target`, attached to every engine.
-// On destruction each engine gets its previous settings back, then the handle
-// is saved once to the target; a failure there is logged, never thrown.
-class ScopedRuntimeCache {
+// handle with autosave off, loaded from `target`, attached to every engine
+// (an engine listed twice is attached, and restored, once). On destruction
+// each engine gets its previous settings back, then the handle is saved once
+// to the target; a failure there is logged, never thrown. This is the one
+// implementation: Python's rtcache.runtime_cache() is a binding of it.
+class RTCACHE_EXPORT ScopedRuntimeCache {
  public:
   // Target: a path, "" (memory only), or a stream read once now (from its
   // position) and written once, whole, at that same position on destruction.
   // An iostream cannot be truncated: if the new image is shorter than the old,
   // the old image's tail stays after it; readers ignore it, because an image
   // records its own length.
-  static Status open(std::vector<Engine*> engines, const std::string& path, bool autosave,
+  static Status open(const std::vector<Engine*>& engines, const std::string& path, bool autosave,
                      std::unique_ptr<ScopedRuntimeCache>* out);
-  static Status open(std::vector<Engine*> engines, std::iostream& stream, bool autosave,
+  static Status open(const std::vector<Engine*>& engines, std::iostream& stream, bool autosave,
                      std::unique_ptr<ScopedRuntimeCache>* out);
+  // Any other stream: read through `target` now, written back through it
+  // (write_at_start, then truncate) when saving. The scope shares ownership.
+  static Status open(const std::vector<Engine*>& engines, std::shared_ptr<StreamTarget> target,
+                     bool autosave, std::unique_ptr<ScopedRuntimeCache>* out);
   ~ScopedRuntimeCache();
   ScopedRuntimeCache(const ScopedRuntimeCache&) = delete;
   ScopedRuntimeCache& operator=(const ScopedRuntimeCache&) = delete;
@@ -170,11 +203,14 @@ class ScopedRuntimeCache {
 
  private:
   ScopedRuntimeCache() = default;
+  // Attaches `cache` to each engine (once each), remembering its settings.
+  static std::unique_ptr<ScopedRuntimeCache> attach(const std::vector<Engine*>& engines,
+                                                    std::shared_ptr<RuntimeCache> cache,
+                                                    bool autosave);
+  Status save_to_stream();
   std::vector<std::pair<Engine*, RuntimeSettings>> previous_;
   std::shared_ptr<RuntimeCache> cache_;
-  std::string path_;
-  std::iostream* stream_ = nullptr;
-  std::streamoff stream_start_ = -1;
+  std::shared_ptr<StreamTarget> stream_;  // null: the target is the handle's path
   bool autosave_ = true;
   bool closed_ = false;
 };

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rtcache/export.h"
 #include "rtcache/status.h"
 
 namespace rtcache {
@@ -56,7 +57,7 @@ struct FileInfo {
 };
 
 // An open file. Offsets are absolute; there is no file position.
-class File {
+class RTCACHE_EXPORT File {
  public:
   virtual ~File() = default;
   // Reads up to n bytes at offset into dst; *got < n only at end of file.
@@ -85,12 +86,12 @@ class File {
 };
 
 // An exclusive inter-process lock; released when destroyed.
-class FileLock {
+class RTCACHE_EXPORT FileLock {
  public:
   virtual ~FileLock() = default;
 };
 
-class Env {
+class RTCACHE_EXPORT Env {
  public:
   virtual ~Env() = default;
 
@@ -125,7 +126,7 @@ class Env {
 };
 
 // An Env that forwards every call to another; subclass it to override a few.
-class EnvWrapper : public Env {
+class RTCACHE_EXPORT EnvWrapper : public Env {
  public:
   explicit EnvWrapper(Env* target) : target_(target) {}
   Env* target() const { return target_; }

@@ -15,6 +15,8 @@
 #include <functional>
 #include <string_view>
 
+#include "rtcache/export.h"
+
 namespace rtcache {
 
 enum class LogLevel : int { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kOff = 4 };
@@ -23,20 +25,20 @@ using LogSink = std::function<void(LogLevel level, std::string_view message)>;
 
 // Replaces the sink; an empty function restores the default stderr sink.
 // Returns the previous sink (empty when it was the default).
-LogSink set_log_sink(LogSink sink);
+RTCACHE_EXPORT LogSink set_log_sink(LogSink sink);
 
 // Messages below `level` are dropped before reaching the sink.
-void set_log_level(LogLevel level);
-LogLevel log_level();
+RTCACHE_EXPORT void set_log_level(LogLevel level);
+RTCACHE_EXPORT LogLevel log_level();
 
 // Parses "debug", "info", "warning"/"warn", "error", "off"; false otherwise.
-bool parse_log_level(std::string_view text, LogLevel* level);
+RTCACHE_EXPORT bool parse_log_level(std::string_view text, LogLevel* level);
 
-void log(LogLevel level, std::string_view message);
+RTCACHE_EXPORT void log(LogLevel level, std::string_view message);
 
 // The default sink: "rtcache: warning: message" to stderr in one write(2), so
 // that lines from several processes do not mix. A custom sink may fall back
 // to it (for example once its own destination is gone).
-void stderr_log_sink(LogLevel level, std::string_view message);
+RTCACHE_EXPORT void stderr_log_sink(LogLevel level, std::string_view message);
 
 }  // namespace rtcache

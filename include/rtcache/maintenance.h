@@ -5,8 +5,9 @@
 // Each function works on a path, takes the cache's inter-process lock when it
 // changes the file (so it is safe while other processes use the cache), and
 // returns a Status naming the file and the reason on failure. A file that is
-// not an rtcache file at all gives Status::Corruption from inspect and verify
-// with "not an rtcache file" in the message.
+// not an rtcache file at all (empty, another format, not a regular file) gives
+// Status::NotACacheFile, and is never written to; damage inside an rtcache
+// file is Status::Corruption (or, for verify and repair, a DamagedRecord).
 //
 // Thread safety: the functions share no state; call them from any thread.
 #pragma once
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "rtcache/export.h"
 #include "rtcache/options.h"
 #include "rtcache/status.h"
 
@@ -23,7 +25,7 @@ namespace rtcache {
 
 // Creates an empty cache file at `path` (and its directory) unless one
 // exists: under the lock, through a temp file and a rename.
-Status create_file(const std::string& path, const Options& options = {});
+RTCACHE_EXPORT Status create_file(const std::string& path, const Options& options = {});
 
 struct FileReport {
   uint32_t format_version = 0;
@@ -39,11 +41,12 @@ struct FileReport {
 };
 
 // Reads the index and every live record header.
-Status inspect_file(const std::string& path, FileReport* report, const Options& options = {});
+RTCACHE_EXPORT Status inspect_file(const std::string& path, FileReport* report,
+                                   const Options& options = {});
 
 struct DamagedRecord {
   uint64_t offset = 0;
-  std::string reason;
+  std::string reason;  // names the file and the offset ("F: record at offset N: why")
 };
 
 struct VerifyReport {
@@ -54,7 +57,8 @@ struct VerifyReport {
 
 // Reads every byte of the file and checks every checksum, also of records the
 // index no longer references. A torn tail is listed as damage at its offset.
-Status verify_file(const std::string& path, VerifyReport* report, const Options& options = {});
+RTCACHE_EXPORT Status verify_file(const std::string& path, VerifyReport* report,
+                                  const Options& options = {});
 
 struct RepairReport {
   uint64_t kept = 0;  // live entries in the rewritten file
@@ -63,7 +67,8 @@ struct RepairReport {
 
 // Rewrites the file (temp file, fsync, rename) keeping every intact record,
 // resynchronising past damaged ones; the latest intact record of each key wins.
-Status repair_file(const std::string& path, RepairReport* report, const Options& options = {});
+RTCACHE_EXPORT Status repair_file(const std::string& path, RepairReport* report,
+                                  const Options& options = {});
 
 struct PruneReport {
   std::vector<std::string> removed_keys;
@@ -74,7 +79,8 @@ struct PruneReport {
 // Erases least recently used entries until live bytes are at most max_bytes
 // (0: no size limit) and entries unused for longer than older_than (0: no age
 // limit), then compacts. Uses the last-use times recorded in the file.
-Status prune_file(const std::string& path, uint64_t max_bytes, std::chrono::seconds older_than,
-                  PruneReport* report, const Options& options = {});
+RTCACHE_EXPORT Status prune_file(const std::string& path, uint64_t max_bytes,
+                                 std::chrono::seconds older_than, PruneReport* report,
+                                 const Options& options = {});
 
 }  // namespace rtcache

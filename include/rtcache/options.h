@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "rtcache/export.h"
+
 namespace rtcache {
 
 class Env;
@@ -80,14 +82,28 @@ struct Options {
   Env* env = nullptr;
 };
 
-// Parses "4096", "64K", "512M", "2G" (powers of 1024); false when malformed.
-bool parse_byte_size(std::string_view text, uint64_t* bytes);
+// The one grammar for sizes, durations and switches, shared by Options
+// fields read from the environment, the command-line tool and the Python
+// bindings (so `RTCACHE_MAX_SIZE=1T` and `--max-size 1T` mean the same).
+//
+// Size: a decimal count of bytes with an optional unit K, M, G or T (powers
+// of 1024, either case, optionally followed by "B" or "iB": "64K", "64KiB",
+// "512MB", "1T"). False when malformed or when it overflows 64 bits.
+RTCACHE_EXPORT bool parse_byte_size(std::string_view text, uint64_t* bytes);
+
+// Duration: a decimal count with an optional unit ms, s, m, h or d; no unit
+// means seconds ("1500ms", "10s", "30", "2h", "30d"). False when malformed or
+// when it does not fit in signed 64-bit nanoseconds (about 292 years).
+RTCACHE_EXPORT bool parse_duration(std::string_view text, std::chrono::milliseconds* duration);
+
+// Switch: 1/0, true/false, yes/no, on/off, in any case.
+RTCACHE_EXPORT bool parse_bool(std::string_view text, bool* value);
 
 // The default cache file: $RTCACHE_DIR/kernels.rtc, else
 // $XDG_CACHE_HOME/rtcache/kernels.rtc, else ~/.cache/rtcache/kernels.rtc.
 // The directory is created (mode 0700) if missing. When it cannot be created
 // or written, returns "" (an in-memory cache) and logs one warning per
 // process.
-std::string default_cache_path(Env* env = nullptr);
+RTCACHE_EXPORT std::string default_cache_path(Env* env = nullptr);
 
 }  // namespace rtcache

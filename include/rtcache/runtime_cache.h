@@ -58,10 +58,14 @@
 #include <vector>
 
 #include "rtcache/bytes.h"
+#include "rtcache/export.h"
 #include "rtcache/options.h"
 #include "rtcache/status.h"
 
 namespace rtcache {
+namespace lifecycle {
+class Saveable;  // internal: how process-level hooks reach a handle
+}
 
 // Facts about one entry, as listed by entries().
 struct EntryInfo {
@@ -91,7 +95,7 @@ struct CacheStats {
   uint64_t evictions = 0;        // entries erased from the file to stay within max_bytes
 };
 
-class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
+class RTCACHE_EXPORT RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
  public:
   // Makes a handle; does no I/O (call load() to read the file). With
   // autosave_on_del it is registered with the exit hook at once.
@@ -201,6 +205,7 @@ class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
 
  private:
   explicit RuntimeCache(Options options);
+  std::weak_ptr<lifecycle::Saveable> saveable();
   void register_exit_hook();
   void unregister_exit_hook();
   Status save_other(const std::string& target);
@@ -214,6 +219,6 @@ class RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
 };
 
 // Number of live handles registered with the exit hook in this process.
-size_t exit_registry_size();
+RTCACHE_EXPORT size_t exit_registry_size();
 
 }  // namespace rtcache

@@ -22,16 +22,17 @@
 #include <csignal>
 #include <initializer_list>
 
+#include "rtcache/export.h"
 #include "rtcache/status.h"
 
 namespace rtcache {
 
-Status save_on_signals(std::initializer_list<int> signals = {SIGTERM, SIGINT},
-                       std::chrono::milliseconds deadline = std::chrono::seconds(5));
+RTCACHE_EXPORT Status save_on_signals(std::initializer_list<int> signals = {SIGTERM, SIGINT},
+                                      std::chrono::milliseconds deadline = std::chrono::seconds(5));
 
 // Saves every live autosaving handle of this process now, without turning
 // autosave off, giving up waiting after `deadline` (a save still running then
 // finishes in the background). Returns the number saved successfully.
-size_t save_registered_handles(std::chrono::milliseconds deadline);
+RTCACHE_EXPORT size_t save_registered_handles(std::chrono::milliseconds deadline);
 
 }  // namespace rtcache

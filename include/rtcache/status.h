@@ -13,9 +13,11 @@
 #include <string_view>
 #include <utility>
 
+#include "rtcache/export.h"
+
 namespace rtcache {
 
-class [[nodiscard]] Status {
+class [[nodiscard]] RTCACHE_EXPORT Status {
  public:
   enum class Code : int {
     kOk = 0,
@@ -26,6 +28,9 @@ class [[nodiscard]] Status {
     kIOError,           // the operating system refused (ENOSPC, EIO, EACCES, ...)
     kLockTimeout,       // another process held the cache lock past the timeout
     kPermissionDenied,  // file is not trusted (owner, mode) or not writable
+    kNotACacheFile,     // the path names something that is not an rtcache file at all
+                        // (another format, an empty file, a directory, a device)
+    kCompileError,      // the JIT compiler rejected the source (the message carries its log)
   };
 
   Status() = default;
@@ -41,12 +46,17 @@ class [[nodiscard]] Status {
   static Status PermissionDenied(std::string msg) {
     return {Code::kPermissionDenied, std::move(msg)};
   }
+  static Status NotACacheFile(std::string msg) { return {Code::kNotACacheFile, std::move(msg)}; }
+  static Status CompileError(std::string msg) { return {Code::kCompileError, std::move(msg)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   bool is_not_found() const { return code_ == Code::kNotFound; }
   bool is_corruption() const { return code_ == Code::kCorruption; }
   bool is_io_error() const { return code_ == Code::kIOError; }
   bool is_lock_timeout() const { return code_ == Code::kLockTimeout; }
+  bool is_permission_denied() const { return code_ == Code::kPermissionDenied; }
+  bool is_not_a_cache_file() const { return code_ == Code::kNotACacheFile; }
+  bool is_compile_error() const { return code_ == Code::kCompileError; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
 
@@ -62,6 +72,6 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-std::string_view code_name(Status::Code code);
+RTCACHE_EXPORT std::string_view code_name(Status::Code code);
 
 }  // namespace rtcache

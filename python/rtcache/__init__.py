@@ -10,11 +10,18 @@ Python bindings of the C++ library (include/rtcache/*.h are the reference).
 - runtime_cache(engines, path_or_stream): one cache shared by several engines
   for the duration of a ``with`` block.
 
-Errors derive from RuntimeCacheError (a RuntimeError) and also from the
-built-in exception that fits: CacheIOError (OSError), LockTimeoutError
-(TimeoutError), CachePermissionError (PermissionError), CorruptionError and
-InvalidArgumentError (ValueError), CompileError (InvalidArgumentError),
-NotSupportedError (NotImplementedError), NotFoundError (LookupError).
+Errors: each C++ Status code raises one class (exception_for(code); the
+table is in the extension), derived from RuntimeCacheError (a RuntimeError)
+and from the built-in exception that fits: CacheIOError (OSError),
+LockTimeoutError (TimeoutError), CachePermissionError (PermissionError),
+CorruptionError and InvalidArgumentError (ValueError), NotACacheFileError
+(CorruptionError), CompileError (InvalidArgumentError), NotSupportedError
+(NotImplementedError), NotFoundError (LookupError). A damaged value makes
+RuntimeCache.get() raise CorruptionError, as in C++.
+
+Sizes (max_bytes, ...) are bytes or strings such as "512MiB"; durations
+(lock_timeout, ...) are seconds, a timedelta or strings such as "1500ms": the
+grammar of the C++ library and the CLI (parse_byte_size, parse_duration).
 
 rtcache's warnings (a failed autosave, a damaged record skipped) go to the
 ``rtcache`` logger while the interpreter runs, and to stderr after it has
@@ -37,16 +44,21 @@ from ._rtcache import (
     Kernel,
     LockTimeoutError,
     LogLevel,
+    NotACacheFileError,
     NotFoundError,
     NotSupportedError,
     RuntimeCache,
     RuntimeCacheError,
     RuntimeSettings,
+    StatusCode,
     __version__,
     default_cache_path,
+    exception_for,
     exit_registry_size,
     inspect_file,
     log_level,
+    parse_byte_size,
+    parse_duration,
     save_on_signals,
     set_log_level,
 )
@@ -68,17 +80,22 @@ __all__ = [
     "Kernel",
     "LockTimeoutError",
     "LogLevel",
+    "NotACacheFileError",
     "NotFoundError",
     "NotSupportedError",
     "RuntimeCache",
     "RuntimeCacheError",
     "RuntimeCacheScope",
     "RuntimeSettings",
+    "StatusCode",
     "__version__",
     "default_cache_path",
+    "exception_for",
     "exit_registry_size",
     "inspect_file",
     "log_level",
+    "parse_byte_size",
+    "parse_duration",
     "runtime_cache",
     "save_on_signals",
     "set_log_level",

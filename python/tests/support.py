@@ -61,6 +61,22 @@ def assert_file_holds_keys(path: os.PathLike[str] | str, n: int) -> None:
         assert cache.get(key(i)) == value(i), key(i)
 
 
+def damaged_cache_file(path: Path, key: str = "victim", size: int = 4096) -> bytes:
+    """Saves one uncompressed entry to `path`, then flips a byte of its value in the file.
+
+    Returns the intact value. Loading the file works (the index is intact); reading
+    the value fails its checksum.
+    """
+    intact = b"V" * size
+    cache = rtcache.RuntimeCache(path, compression=rtcache.Compression.NONE)
+    cache.put(key, intact)
+    cache.save()
+    data = bytearray(path.read_bytes())
+    data[data.find(intact) + size // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return intact
+
+
 def unsavable_path(tmp_path: Path) -> Path:
     """A cache path whose parent is a regular file: saving fails (also for root)."""
     blocker = tmp_path / "not-a-dir"

@@ -259,21 +259,24 @@ def assert_clean_exit(child) -> None:
     assert child.stderr == "", "nothing may be printed during shutdown"
 
 
-def test_handle_in_a_module_global_is_saved_at_exit(tmp_path, run_python):
-    """The original bug's setting: a live autosaving handle when the interpreter exits."""
+def assert_saved_once_at_exit(tmp_path: Path, run_python, body: str) -> None:
+    """Runs `body` in a child interpreter: its 50 keys are saved once, silently, at exit."""
     path = tmp_path / "cache.rtc"
-    child = run_python(child_script(path, """
-    cache = rtcache.RuntimeCache(PATH, autosave_on_del=True)
-    fill(cache, 50)
-    """))
-    assert_clean_exit(child)
+    assert_clean_exit(run_python(child_script(path, body)))
     assert_file_holds_keys(path, 50)
     assert rtcache.inspect_file(path).saves == 1
 
 
+def test_handle_in_a_module_global_is_saved_at_exit(tmp_path, run_python):
+    """The original bug's setting: a live autosaving handle when the interpreter exits."""
+    assert_saved_once_at_exit(tmp_path, run_python, """
+    cache = rtcache.RuntimeCache(PATH, autosave_on_del=True)
+    fill(cache, 50)
+    """)
+
+
 def test_handle_in_a_reference_cycle_is_saved_at_exit(tmp_path, run_python):
-    path = tmp_path / "cache.rtc"
-    child = run_python(child_script(path, """
+    assert_saved_once_at_exit(tmp_path, run_python, """
     import gc
     gc.disable()  # the cycle is still there when the interpreter shuts down
 
@@ -285,15 +288,11 @@ def test_handle_in_a_reference_cycle_is_saved_at_exit(tmp_path, run_python):
     model.cache = rtcache.RuntimeCache(PATH, autosave_on_del=True)
     fill(model.cache, 50)
     del model
-    """))
-    assert_clean_exit(child)
-    assert_file_holds_keys(path, 50)
-    assert rtcache.inspect_file(path).saves == 1
+    """)
 
 
 def test_handle_that_is_itself_in_a_reference_cycle_is_saved_at_exit(tmp_path, run_python):
-    path = tmp_path / "cache.rtc"
-    child = run_python(child_script(path, """
+    assert_saved_once_at_exit(tmp_path, run_python, """
     import gc
     gc.disable()
 
@@ -304,10 +303,7 @@ def test_handle_that_is_itself_in_a_reference_cycle_is_saved_at_exit(tmp_path, r
     cache.me = cache
     fill(cache, 50)
     del cache
-    """))
-    assert_clean_exit(child)
-    assert_file_holds_keys(path, 50)
-    assert rtcache.inspect_file(path).saves == 1
+    """)
 
 
 def test_exit_hook_saves_a_handle_alive_after_the_interpreter_is_gone(tmp_path, run_python):

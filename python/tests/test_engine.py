@@ -32,6 +32,7 @@ def test_a_compile_error_carries_the_log_and_caches_nothing():
     with pytest.raises(rtcache.CompileError) as error:
         engine.kernel("no_such_kernel<int>")
     assert "no_such_kernel" in str(error.value)
+    assert type(error.value) is rtcache.CompileError  # Status::Code::kCompileError
     assert isinstance(error.value, rtcache.InvalidArgumentError)
     assert len(engine.runtime_cache) == 0 and engine.stats.compile_failures == 1
 

@@ -79,3 +79,13 @@ def test_dropping_an_engine_releases_the_gil_while_it_saves(tmp_path):
     del engine
     assert run_while_holding_the_lock(path, engines.clear) == []
     assert_file_holds_keys(path, 3)
+
+
+def test_closing_a_scoped_cache_releases_the_gil(tmp_path):
+    """rtcache::ScopedRuntimeCache saves without the GIL (the bound close())."""
+    path = tmp_path / "cache.rtc"
+    scope = rtcache.runtime_cache(make_engine(), path)
+    with scope as shared:
+        put_keys(shared, 3)
+        assert run_while_holding_the_lock(path, scope.close) == []
+    assert_file_holds_keys(path, 3)

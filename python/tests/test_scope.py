@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 
@@ -178,3 +179,135 @@ def test_stream_scope_with_an_open_file(tmp_path):
     with open(tmp_path / "cache.bin", "rb") as f:
         assert loaded.load_from_stream(f) == (tmp_path / "cache.bin").stat().st_size
     assert len(loaded) == 2
+
+
+def test_stream_scope_truncates_a_shrinking_real_file(tmp_path):
+    engine = make_engine()
+    with open(tmp_path / "cache.bin", "w+b") as f:
+        with rtcache.runtime_cache(engine, f):
+            engine.kernel("scale<float>")
+            engine.kernel("scale<int>")
+        big = (tmp_path / "cache.bin").stat().st_size
+        f.seek(0)
+        with rtcache.runtime_cache(make_engine(), f) as shared:
+            shared.erase(engine.key_for("scale<int>"))
+    assert 0 < (tmp_path / "cache.bin").stat().st_size < big
+
+
+# --- the scope is rtcache::ScopedRuntimeCache, bound -----------------------------------------
+
+
+def test_the_scope_is_the_cpp_implementation(tmp_path):
+    engine = make_engine()
+    for target in (tmp_path / "scope.rtc", str(tmp_path / "str.rtc"), "", io.BytesIO()):
+        scope = rtcache.runtime_cache(engine, target)
+        with scope as shared:
+            assert isinstance(scope._scope, rtcache._rtcache.ScopedRuntimeCache)
+            assert scope._scope.cache is shared and scope.cache is shared
+            engine.kernel("vector_add")
+        assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+    assert (tmp_path / "scope.rtc").exists() and (tmp_path / "str.rtc").exists()
+
+
+def test_a_scope_is_entered_once(tmp_path):
+    scope = rtcache.runtime_cache(make_engine(), tmp_path / "once.rtc")
+    with scope:
+        with pytest.raises(RuntimeError, match="only once"):
+            scope.__enter__()
+
+
+class OneWayStream:
+    """Not seekable (no seekable/tell/seek/truncate): the image goes where the stream is."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.incoming, self.written = data, bytearray()
+
+    def read(self) -> bytes:
+        data, self.incoming = self.incoming, b""
+        return data
+
+    def write(self, data) -> int:
+        self.written += bytes(data)
+        return len(data)
+
+
+def test_a_stream_that_cannot_seek_is_read_once_and_written_once():
+    first = OneWayStream()
+    engine = make_engine()
+    with rtcache.runtime_cache(engine, first):
+        engine.kernel("scale<float>")
+    second = OneWayStream(bytes(first.written))
+    with rtcache.runtime_cache(make_engine(), second) as shared:
+        assert len(shared) == 2
+    assert bytes(second.written) == bytes(first.written)
+
+
+def test_a_text_stream_is_rejected_on_entering_and_attaches_nothing():
+    engine = make_engine()
+    with pytest.raises(TypeError, match="binary mode"):
+        with rtcache.runtime_cache(engine, io.StringIO("text")):
+            pass  # pragma: no cover
+    assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+
+
+class FailingStream(io.BytesIO):
+    """A BytesIO whose read or write raises its own exception."""
+
+    def __init__(self, fail_on: str) -> None:
+        super().__init__()
+        self.fail_on = fail_on
+
+    def read(self, *args):
+        if self.fail_on == "read":
+            raise BlockingIOError("no data yet")
+        return super().read(*args)
+
+    def write(self, data):
+        if self.fail_on == "write":
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_the_streams_own_exception_leaves_entering():
+    engine = make_engine()
+    with pytest.raises(BlockingIOError, match="no data yet"):
+        with rtcache.runtime_cache(engine, FailingStream("read")):
+            pass  # pragma: no cover
+    assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+
+
+def test_a_stream_write_failure_is_a_warning_on_leaving_and_raised_by_close(caplog):
+    engine = make_engine()
+    with caplog.at_level(logging.WARNING, logger="rtcache"):
+        with rtcache.runtime_cache(engine, FailingStream("write")):
+            engine.kernel("scale<float>")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "rtcache"]
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    scope = rtcache.runtime_cache(engine, FailingStream("write"))
+    with scope:
+        with pytest.raises(OSError, match="No space left") as raised:
+            scope.close()
+        assert not isinstance(raised.value, rtcache.RuntimeCacheError), "the stream's own"
+        assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+
+
+def test_a_damaged_or_foreign_stream_raises_on_entering(compiled_blob):
+    engine = make_engine()
+    with pytest.raises(rtcache.NotACacheFileError):
+        with rtcache.runtime_cache(engine, io.BytesIO(b"not a cache" * 10)):
+            pass  # pragma: no cover
+    with pytest.raises(rtcache.CorruptionError):
+        with rtcache.runtime_cache(engine, io.BytesIO(compiled_blob[:-10])):
+            pass  # pragma: no cover
+    assert engine.runtime_settings == rtcache.RuntimeSettings.none()
+
+
+def test_the_scope_keeps_its_engines_alive(tmp_path):
+    scope = rtcache.runtime_cache([make_engine(), make_engine()], tmp_path / "alive.rtc")
+    with scope as shared:
+        del scope._engines  # only the C++ scope refers to them now
+        gc.collect()
+        shared.put("k", b"v")
+    saved = rtcache.RuntimeCache(tmp_path / "alive.rtc")
+    saved.load()
+    assert saved.get("k") == b"v"

@@ -1,0 +1,451 @@
+// Engine: compiles kernels with NVRTC through a RuntimeCache, and the
+// runtime-settings rules that decide which cache that is.
+#include "rtcache/engine.h"
+
+#include <xxhash.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <istream>
+#include <iterator>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+
+#include "jit/nvrtc.h"
+#include "rtcache/log.h"
+#include "storage/format.h"
+
+namespace rtcache {
+namespace {
+
+std::string hex128(XXH128_hash_t h) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (uint64_t part : {h.high64, h.low64}) {
+    for (int shift = 60; shift >= 0; shift -= 4) out += kHex[(part >> shift) & 15];
+  }
+  return out;
+}
+
+// Hashes length-prefixed fields, so that ("ab","c") and ("a","bc") differ.
+class KeyHasher {
+ public:
+  KeyHasher() { XXH3_128bits_reset(state_); }
+  ~KeyHasher() { XXH3_freeState(state_); }
+  void add(std::string_view field) {
+    uint64_t n = field.size();
+    XXH3_128bits_update(state_, &n, sizeof n);
+    XXH3_128bits_update(state_, field.data(), field.size());
+  }
+  std::string hex() { return hex128(XXH3_128bits_digest(state_)); }
+
+ private:
+  XXH3_state_t* state_ = XXH3_createState();
+};
+
+// Everything that determines the binary except the compiler: the alias key.
+// Everything about the module that determines its binaries except the
+// compiler; computed once per engine, since hashing the source on every hit
+// would cost more than the lookup.
+std::string module_digest(const EngineConfig& c) {
+  KeyHasher h;
+  h.add("rtcache-kernel");
+  h.add(std::to_string(format::kFormatVersion));
+  h.add(c.arch);
+  h.add(std::to_string(c.options.size()));
+  for (const std::string& o : c.options) h.add(o);
+  h.add(std::to_string(c.headers.size()));
+  for (const auto& [name, text] : c.headers) {
+    h.add(name);
+    h.add(text);
+  }
+  h.add(c.source);
+  return h.hex();
+}
+
+// The alias key's part: the module and the kernel, without the compiler.
+std::string source_key(const std::string& module_digest, std::string_view name_expression) {
+  KeyHasher h;
+  h.add(module_digest);
+  h.add(name_expression);
+  return h.hex();
+}
+
+std::string full_key(const std::string& source_key, const std::string& compiler_id) {
+  KeyHasher h;
+  h.add(source_key);
+  h.add(compiler_id);
+  return "k:" + h.hex();
+}
+
+std::string alias_key(const std::string& source_key) {
+  return "a:" + source_key;
+}
+
+std::string field(const std::string& metadata, std::string_view name) {
+  std::string prefix = std::string(name) + "=";
+  size_t at = metadata.find(prefix);
+  if (at == std::string::npos || (at != 0 && metadata.compare(at - 2, 2, "; ") != 0)) return {};
+  at += prefix.size();
+  size_t end = metadata.find("; ", at);
+  return metadata.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+struct InFlight {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Status status;
+  Kernel kernel;
+};
+
+}  // namespace
+
+RuntimeSettings RuntimeSettings::from_environment() {
+  if (const char* off = std::getenv("RTCACHE_DISABLE"); off && std::string_view(off) == "1") {
+    return none();
+  }
+  std::string path = default_cache_path();
+  return path.empty() ? none() : RuntimeSettings::path(std::move(path));
+}
+
+struct Engine::Impl {
+  mutable std::mutex mu;  // guards settings, cache, implicit, in_flight
+  RuntimeSettings settings;
+  std::shared_ptr<RuntimeCache> cache;
+  bool implicit = false;
+  std::unordered_map<std::string, std::shared_ptr<InFlight>> in_flight;
+
+  std::once_flag located;
+  Status locate_status;
+  std::string nvrtc_path, compiler_id;
+  std::string module_digest;  // set at construction, then read-only
+
+  std::atomic<uint64_t> hits{0}, compiles{0}, compile_failures{0};
+  std::atomic<int64_t> compile_us{0};
+
+  void locate(const std::string& configured) {
+    std::call_once(located, [&] {
+      locate_status = nvrtc::locate(configured, &nvrtc_path, &compiler_id);
+      if (!locate_status.ok()) compiler_id = "unavailable";
+    });
+  }
+
+  // The compile of `key` in progress; *owner when this caller must do it.
+  std::shared_ptr<InFlight> join_flight(const std::string& key, bool* owner) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto [it, inserted] = in_flight.try_emplace(key);
+    if (inserted) it->second = std::make_shared<InFlight>();
+    *owner = inserted;
+    return it->second;
+  }
+
+  // Publishes the owner's result to the threads waiting on the same key.
+  void finish_flight(const std::string& key, const std::shared_ptr<InFlight>& flight,
+                     const Status& status, const Kernel& kernel) {
+    {
+      std::lock_guard<std::mutex> lock(flight->mu);
+      flight->status = status;
+      flight->kernel = kernel;
+      flight->done = true;
+    }
+    flight->cv.notify_all();
+    std::lock_guard<std::mutex> lock(mu);
+    in_flight.erase(key);
+  }
+
+  // Compiles one kernel with NVRTC and puts it (and its alias) in `cache`,
+  // with metadata that records what made it.
+  Status compile_into(const EngineConfig& config, std::string_view name_expression,
+                      const std::string& key, const std::string& skey, RuntimeCache& cache,
+                      Kernel* result) {
+    nvrtc::Program program{config.name,    config.source, config.headers,
+                           config.options, config.arch,   std::string(name_expression)};
+    nvrtc::Output output;
+    auto start = std::chrono::steady_clock::now();
+    Status status = nvrtc::compile(nvrtc_path, program, &output);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    compiles.fetch_add(1, std::memory_order_relaxed);
+    compile_us.fetch_add(us, std::memory_order_relaxed);
+    if (!status.ok()) {
+      compile_failures.fetch_add(1, std::memory_order_relaxed);
+      return status;
+    }
+    std::string options;
+    for (const std::string& o : config.options) options += (options.empty() ? "" : " ") + o;
+    std::string metadata = "kernel=" + std::string(name_expression) +
+                           "; lowered=" + output.lowered_name + "; module=" + config.name +
+                           "; arch=" + config.arch + "; nvrtc=" + output.version +
+                           "; options=" + options + "; compile_ms=" + std::to_string(us / 1000.0) +
+                           "; compiler=" + compiler_id;
+    result->binary = Bytes(std::move(output.binary));
+    result->lowered_name = output.lowered_name;
+    result->from_cache = false;
+    result->compile_ms = us / 1000.0;
+    result->key = key;
+    cache.put(key, result->binary, metadata);
+    cache.put(alias_key(skey), std::string_view(key), "alias of " + key);
+    return Status::OK();
+  }
+};
+
+Engine::Engine(EngineConfig config)
+    : Engine(std::move(config), RuntimeSettings::from_environment()) {}
+
+Engine::Engine(EngineConfig config, RuntimeSettings settings)
+    : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
+  impl_->module_digest = module_digest(config_);
+  impl_->settings = RuntimeSettings::none();
+  impl_->cache = RuntimeCache::create();
+  set_runtime_settings(std::move(settings));
+}
+
+Engine::~Engine() {
+  std::shared_ptr<RuntimeCache> cache;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->implicit) cache = impl_->cache;
+  }
+  if (cache) {
+    Status s = cache->save();
+    if (!s.ok())
+      log(LogLevel::kWarning,
+          "saving the runtime cache of " + config_.name + " failed: " + s.to_string());
+  }
+}
+
+void Engine::set_runtime_settings(RuntimeSettings settings) {
+  std::shared_ptr<RuntimeCache> released;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (settings == impl_->settings) return;  // same path: reuse; same handle: no-op
+    std::shared_ptr<RuntimeCache> next;
+    bool implicit = false;
+    if (settings.is_path() && !settings.cache_path().empty()) {
+      next = RuntimeCache::implicit_for(settings.cache_path());  // loaded on creation
+      implicit = true;
+    } else if (settings.is_shared() && settings.shared_cache()) {
+      next = settings.shared_cache();
+    } else {
+      next = RuntimeCache::create();
+    }
+    if (impl_->implicit && impl_->cache != next) released = impl_->cache;
+    impl_->settings = std::move(settings);
+    impl_->cache = std::move(next);
+    impl_->implicit = implicit;
+  }
+  if (released) {
+    // Saved now, not when the process exits: the engine has let go of it.
+    Status s = released->save();
+    if (!s.ok())
+      log(LogLevel::kWarning,
+          "saving the previous runtime cache of " + config_.name + " failed: " + s.to_string());
+  }
+}
+
+RuntimeSettings Engine::runtime_settings() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->settings;
+}
+
+std::shared_ptr<RuntimeCache> Engine::runtime_cache() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->cache;
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s;
+  s.hits = impl_->hits.load();
+  s.compiles = impl_->compiles.load();
+  s.compile_failures = impl_->compile_failures.load();
+  s.compile_ms = impl_->compile_us.load() / 1000.0;
+  return s;
+}
+
+std::string Engine::key_for(std::string_view name_expression) const {
+  impl_->locate(config_.nvrtc_library);
+  return full_key(source_key(impl_->module_digest, name_expression), impl_->compiler_id);
+}
+
+Status Engine::kernel(std::string_view name_expression, Kernel* out) {
+  Impl& impl = *impl_;
+  impl.locate(config_.nvrtc_library);
+  const std::string skey = source_key(impl.module_digest, name_expression);
+  std::string key = full_key(skey, impl.compiler_id);
+  std::shared_ptr<RuntimeCache> cache = runtime_cache();
+
+  auto serve = [&](const std::string& k) {
+    std::string metadata;
+    if (!cache->get(k, &out->binary, &metadata).ok()) return false;
+    out->lowered_name = field(metadata, "lowered");
+    out->from_cache = true;
+    out->compile_ms = std::strtod(field(metadata, "compile_ms").c_str(), nullptr);
+    out->key = k;
+    impl.hits.fetch_add(1, std::memory_order_relaxed);
+    return !out->lowered_name.empty();
+  };
+  if (serve(key)) return Status::OK();
+  if (!impl.locate_status.ok()) {
+    // No compiler here: serve what another machine compiled for this exact
+    // source, options and architecture, if the cache has it.
+    Bytes target;
+    if (cache->get(alias_key(skey), &target).ok() && serve(target.str())) return Status::OK();
+    return impl.locate_status.with_context(config_.name + ": cannot compile " +
+                                           std::string(name_expression));
+  }
+
+  // One compile per key, however many threads ask at once.
+  bool owner = false;
+  std::shared_ptr<InFlight> flight = impl.join_flight(key, &owner);
+  if (!owner) {
+    std::unique_lock<std::mutex> lock(flight->mu);
+    flight->cv.wait(lock, [&] { return flight->done; });
+    if (!flight->status.ok()) return flight->status;
+    *out = flight->kernel;
+    out->from_cache = true;
+    return Status::OK();
+  }
+  // Another thread may have finished this compile between our miss and now.
+  Status status;
+  Kernel result;
+  if (serve(key)) {
+    result = *out;
+  } else {
+    status = impl.compile_into(config_, name_expression, key, skey, *cache, &result);
+  }
+  impl.finish_flight(key, flight, status, result);
+  if (!status.ok()) return status;
+  *out = std::move(result);
+  return Status::OK();
+}
+
+// --- the scoped, shared cache --------------------------------------------------------
+
+namespace {
+
+Status check_engines(const std::vector<Engine*>& engines) {
+  if (engines.empty()) return Status::InvalidArgument("runtime_cache: no engine given");
+  for (Engine* e : engines) {
+    if (e == nullptr) return Status::InvalidArgument("runtime_cache: a null engine was given");
+  }
+  return Status::OK();
+}
+
+// A std::iostream as a StreamTarget. It cannot be truncated (the default).
+class IostreamTarget final : public StreamTarget {
+ public:
+  explicit IostreamTarget(std::iostream& stream) : stream_(stream) {}
+
+  Status read_all(std::string* bytes) override {
+    const std::streamoff start = stream_.tellg();
+    start_ = start < 0 ? 0 : start;
+    bytes->assign(std::istreambuf_iterator<char>(stream_), std::istreambuf_iterator<char>());
+    if (stream_.bad()) return Status::IOError("stream: read failed");
+    return Status::OK();
+  }
+
+  Status write_at_start(std::string_view image) override {
+    stream_.clear();  // reading to the end set eofbit
+    stream_.seekp(start_);
+    stream_.write(image.data(), static_cast<std::streamsize>(image.size()));
+    stream_.flush();
+    if (!stream_.good()) return Status::IOError("stream: write failed");
+    return Status::OK();
+  }
+
+ private:
+  std::iostream& stream_;
+  std::streamoff start_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ScopedRuntimeCache> ScopedRuntimeCache::attach(const std::vector<Engine*>& engines,
+                                                               std::shared_ptr<RuntimeCache> cache,
+                                                               bool autosave) {
+  std::unique_ptr<ScopedRuntimeCache> scope(new ScopedRuntimeCache());
+  scope->cache_ = std::move(cache);
+  scope->autosave_ = autosave;
+  const RuntimeSettings shared = RuntimeSettings::shared(scope->cache_);
+  for (Engine* e : engines) {
+    bool seen = false;
+    for (const auto& [engine, settings] : scope->previous_) seen = seen || engine == e;
+    if (seen) continue;  // listed twice: attached and restored once
+    scope->previous_.emplace_back(e, e->runtime_settings());
+    e->set_runtime_settings(shared);
+  }
+  return scope;
+}
+
+Status ScopedRuntimeCache::open(const std::vector<Engine*>& engines, const std::string& path,
+                                bool autosave, std::unique_ptr<ScopedRuntimeCache>* out) {
+  Status s = check_engines(engines);
+  if (!s.ok()) return s;
+  Options options;
+  options.path = path;
+  auto cache = RuntimeCache::create(options);
+  s = cache->load();
+  if (!s.ok()) return s;
+  *out = attach(engines, std::move(cache), autosave);
+  return Status::OK();
+}
+
+Status ScopedRuntimeCache::open(const std::vector<Engine*>& engines, std::iostream& stream,
+                                bool autosave, std::unique_ptr<ScopedRuntimeCache>* out) {
+  // The caller keeps `stream` alive while the scope is open (as before).
+  return open(engines, std::make_shared<IostreamTarget>(stream), autosave, out);
+}
+
+Status ScopedRuntimeCache::open(const std::vector<Engine*>& engines,
+                                std::shared_ptr<StreamTarget> target, bool autosave,
+                                std::unique_ptr<ScopedRuntimeCache>* out) {
+  Status s = check_engines(engines);
+  if (!s.ok()) return s;
+  if (target == nullptr) return Status::InvalidArgument("runtime_cache: a null stream was given");
+  std::string image;
+  s = target->read_all(&image);
+  if (!s.ok()) return s;
+  auto cache = RuntimeCache::create();
+  s = cache->deserialize(image);  // an empty stream is a new cache
+  if (!s.ok()) return s;
+  *out = attach(engines, std::move(cache), autosave);
+  (*out)->stream_ = std::move(target);
+  return Status::OK();
+}
+
+// Written once, whole, where it was read from (not appended after it), then
+// cut there where the stream allows it.
+Status ScopedRuntimeCache::save_to_stream() {
+  std::ostringstream image;  // through save_to_stream, so the handle counts bytes_saved
+  Status s = cache_->save_to_stream(image);
+  if (!s.ok()) return s;
+  s = stream_->write_at_start(image.view());
+  if (!s.ok()) return s;
+  return stream_->truncate();
+}
+
+Status ScopedRuntimeCache::close() {
+  if (closed_) return Status::OK();
+  closed_ = true;
+  for (auto it = previous_.rbegin(); it != previous_.rend(); ++it) {
+    it->first->set_runtime_settings(it->second);
+  }
+  if (!autosave_) return Status::OK();
+  return stream_ != nullptr ? save_to_stream() : cache_->save();
+}
+
+ScopedRuntimeCache::~ScopedRuntimeCache() {
+  try {
+    Status s = close();
+    if (!s.ok())
+      log(LogLevel::kWarning, "saving the scoped runtime cache failed: " + s.to_string());
+  } catch (...) {
+    log(LogLevel::kWarning, "saving the scoped runtime cache failed");
+  }
+}
+
+}  // namespace rtcache

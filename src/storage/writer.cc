@@ -1,0 +1,292 @@
+// commit(): one save, as named steps. Each step either succeeds or leaves the
+// committed file as it was (nothing appended is referenced by a trailer at
+// the end of the file until the last step).
+#include "storage/writer.h"
+
+#include <algorithm>
+
+#include "common/paths.h"
+#include "storage/appender.h"
+#include "storage/eviction.h"
+#include "storage/reader.h"
+#include "storage/record_io.h"
+#include "storage/rewrite.h"
+#include "storage/trust.h"
+
+namespace rtcache::store {
+namespace {
+
+using format::IndexInfo;
+using format::IndexKind;
+using format::RecordType;
+using format::Slot;
+
+// Deltas chained before a full index is written again.
+constexpr uint32_t kMaxIndexDepth = 15;
+
+// The key of an encoded record (its header, then the key bytes).
+std::string_view key_of(const EncodedRecord& r) {
+  format::RecordHeader h;
+  if (!format::decode_record_header(r.head, &h).ok()) return {};
+  return std::string_view(r.head).substr(format::kRecordHeaderSize, h.key_len);
+}
+
+// Takes the lock and checks what the path names now: *exists is false when
+// there is no file (or an empty one, which a creator left unfinished).
+Status lock_target(Env* env, const std::string& path, const CommitOptions& options,
+                   std::unique_ptr<FileLock>* lock, FileInfo* info, bool* exists) {
+  Status s = env->create_dirs(parent_dir(path), options.dir_mode);
+  if (!s.ok()) return s.with_context(path);
+  s = env->lock(path + ".lock", options.file_mode, options.lock_timeout, lock);
+  if (!s.ok()) return s;
+  s = env->stat(path, false, info);
+  if (s.is_not_found()) {
+    *exists = false;
+    return Status::OK();
+  }
+  if (!s.ok()) return s;
+  if (info->is_symlink) {
+    return Status::PermissionDenied(path + ": is a symbolic link; refusing to write through it");
+  }
+  if (!info->is_regular) return Status::NotACacheFile(path + ": not a regular file");
+  s = check_trust(path, *info, options.limits);
+  if (!s.ok()) return s;
+  *exists = info->size != 0;
+  return Status::OK();
+}
+
+// A new file: the changes (less what the budget leaves out) written whole to a
+// temp file and renamed into place.
+Status create_with(Env* env, const std::string& path, const CommitOptions& options,
+                   const Changes& changes, CommitResult* result) {
+  if (changes.records.empty() && !options.create_empty) return Status::OK();
+  std::vector<EvictionCandidate> candidates;
+  std::vector<size_t> candidate_record;
+  uint64_t live = 0;
+  for (size_t i = 0; i < changes.records.size(); ++i) {
+    const EncodedRecord& r = changes.records[i];
+    if (r.erase) continue;
+    candidates.push_back({r.key_hash, r.size(), r.last_used_ns});
+    candidate_record.push_back(i);
+    live += r.size();
+  }
+  std::vector<bool> skip(changes.records.size(), false);
+  for (size_t victim : choose_victims(candidates, live, options.max_bytes, options.in_use)) {
+    skip[candidate_record[victim]] = true;
+    result->evicted.push_back(candidates[victim].key_hash);
+  }
+  auto write_records = [&](Appender* appender, std::vector<Slot>* slots) {
+    for (size_t i = 0; i < changes.records.size(); ++i) {
+      const EncodedRecord& r = changes.records[i];
+      uint64_t pos = appender->position();
+      result->offsets.push_back(pos);
+      if (skip[i]) continue;
+      if (!r.erase) slots->push_back({r.key_hash, pos, r.size(), r.last_used_ns});
+      Status s = appender->append(r.head);
+      if (s.ok()) s = appender->append(r.value());
+      if (!s.ok()) return s;
+    }
+    return Status::OK();
+  };
+  Status s = write_new_file(env, path, options, 1, write_records, &result->view);
+  if (!s.ok()) return s;
+  result->bytes_written = result->view->file_size;
+  result->created = true;
+  return Status::OK();
+}
+
+// The slot changes a save makes besides its records: entries salvaged after
+// the last index (now indexed) and newer last-use times.
+std::vector<Slot> initial_delta(const View& current, const Changes& changes) {
+  std::vector<Slot> delta = current.unindexed;
+  for (const Touch& t : changes.touches) {
+    if (const Slot* slot = current.find(t.key_hash); slot && slot->last_used_ns < t.last_used_ns) {
+      delta.push_back({t.key_hash, slot->offset, slot->length, t.last_used_ns});
+    }
+  }
+  return delta;
+}
+
+Status append_records(Appender* appender, const Changes& changes, std::vector<Slot>* delta,
+                      CommitResult* result) {
+  for (const EncodedRecord& r : changes.records) {
+    uint64_t pos = appender->position();
+    result->offsets.push_back(pos);
+    delta->push_back({r.key_hash, r.erase ? 0 : pos, r.erase ? 0 : r.size(), r.last_used_ns});
+    Status s = appender->append(r.head);
+    if (s.ok()) s = appender->append(r.value());
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+// Appends ERASE records for the entries the budget evicts. Records of this
+// very save (at or after `start`) take their key from the changes; older ones
+// from the file.
+Status evict_over_budget(Env* env, const CommitOptions& options, const View& current,
+                         const Changes& changes, uint64_t start, Appender* appender,
+                         std::vector<Slot>* delta, CommitResult* result) {
+  if (options.max_bytes == 0) return Status::OK();
+  const std::vector<Slot> after = apply_slots(current.slots, *delta);
+  std::vector<EvictionCandidate> candidates;
+  candidates.reserve(after.size());
+  for (const Slot& s : after) candidates.push_back({s.key_hash, s.length, s.last_used_ns});
+  const int64_t now = env->now_nanos();
+  for (size_t i :
+       choose_victims(candidates, sum_lengths(after), options.max_bytes, options.in_use)) {
+    const Slot& victim = after[i];
+    std::string key;
+    if (victim.offset >= start) {
+      for (size_t r = 0; r < result->offsets.size(); ++r) {
+        if (result->offsets[r] == victim.offset) key = key_of(changes.records[r]);
+      }
+    } else {
+      Record record;
+      if (!read_record(*current.file, victim.offset, victim.length, options.limits,
+                       ReadMode::kHeaderOnly, &record)
+               .ok()) {
+        continue;  // damaged: it cannot be named, and a reader skips it anyway
+      }
+      key = std::move(record.key);
+    }
+    std::string erase;
+    format::append_record(&erase, RecordType::kErase, 0, key, {}, {}, 0, now);
+    Status s = appender->append_owned(std::move(erase));
+    if (!s.ok()) return s;
+    delta->push_back({victim.key_hash, 0, 0, now});
+    result->evicted.push_back(victim.key_hash);
+  }
+  return Status::OK();
+}
+
+// A delta index over the previous one, or a full index when the chain is deep
+// or the deltas add up to a quarter of the entries.
+IndexInfo next_index_info(Env* env, const View& current, size_t delta_slots, size_t all_slots) {
+  const IndexInfo& prev = current.index_info;
+  const bool full = !current.has_index || prev.depth >= kMaxIndexDepth ||
+                    (prev.cum_delta_slots + delta_slots) * 4 > all_slots + 1024;
+  IndexInfo info;
+  info.kind = full ? IndexKind::kFull : IndexKind::kDelta;
+  info.depth = full ? 0 : prev.depth + 1;
+  info.prev_index_offset = full ? 0 : current.index_offset;
+  info.cum_delta_slots = full ? 0 : prev.cum_delta_slots + delta_slots;
+  info.generation = prev.generation + 1;
+  info.saved_ns = env->now_nanos();
+  return info;
+}
+
+// The file as this save left it.
+std::shared_ptr<const View> published_view(const View& current, std::vector<Slot> slots,
+                                           const IndexInfo& info, uint64_t index_offset,
+                                           size_t index_slots) {
+  auto view = std::make_shared<View>();
+  view->file = current.file;
+  view->path = current.path;
+  view->identity = current.identity;
+  view->header = current.header;
+  view->index_length = format::index_record_length(index_slots);
+  view->file_size = view->end = index_offset + view->index_length;
+  view->slots = std::move(slots);
+  view->live_bytes = sum_lengths(view->slots);
+  view->has_index = true;
+  view->index_offset = index_offset;
+  view->index_info = info;
+  return view;
+}
+
+// Past the dead-bytes thresholds (or when forced) the file is rewritten. The
+// save itself is durable already: a failed compaction is retried by a later
+// save and reported for logging.
+void compact_if_due(Env* env, const std::string& path, const CommitOptions& options,
+                    CommitResult* result) {
+  const View& view = *result->view;
+  const uint64_t dead = view.dead_bytes();
+  const bool due = dead >= options.compaction_min_dead_bytes &&
+                   static_cast<double>(dead) >= options.compaction_dead_ratio * view.file_size;
+  if (!options.force_compaction && !due) return;
+  std::shared_ptr<const View> compacted;
+  result->compaction_status = rewrite_file(env, path, options, view, &compacted);
+  if (result->compaction_status.ok()) {
+    result->view = std::move(compacted);
+    result->compacted = true;
+  }
+}
+
+// An existing file: read what is on disk now, cut a torn tail, append the
+// records, evictions and an index, sync, publish, compact if due.
+Status append_to(Env* env, const std::string& path, const CommitOptions& options,
+                 const Changes& changes, const std::shared_ptr<const View>& known,
+                 const FileInfo& info, CommitResult* result) {
+  // A writer that died mid-compaction leaves its temp file; we hold the lock.
+  remove_stale_temps(env, path);
+  std::unique_ptr<File> writable;
+  Status s = env->open_write(path, &writable);
+  if (!s.ok()) return s;
+  std::shared_ptr<File> file(std::move(writable));
+  std::shared_ptr<const View> current;
+  s = read_view(file, options.limits, known && known->identity == info.identity ? known : nullptr,
+                &current);
+  if (!s.ok()) return s;
+
+  std::vector<Slot> delta = initial_delta(*current, changes);
+  const uint64_t start = current->end;
+  if (changes.records.empty() && delta.empty() && start == current->file_size &&
+      !options.force_compaction) {
+    result->view = current;  // nothing to write
+    return Status::OK();
+  }
+  // A torn tail left by a writer that died is cut; only bytes that never
+  // verified are removed.
+  if (current->file_size > start) {
+    s = file->truncate(start);
+    if (!s.ok()) return s;
+  }
+  Appender appender(*file, start);
+  s = append_records(&appender, changes, &delta, result);
+  if (s.ok())
+    s = evict_over_budget(env, options, *current, changes, start, &appender, &delta, result);
+  // The new records must be durable before an index that points at them can
+  // be: a crash that kept the index but not a record would otherwise lose the
+  // key's older value too. Erasures and last-use times need no such order.
+  const bool appended_values = std::any_of(changes.records.begin(), changes.records.end(),
+                                           [](const EncodedRecord& r) { return !r.erase; });
+  if (s.ok() && options.sync && appended_values) {
+    s = appender.flush();
+    if (s.ok()) s = file->sync();
+  }
+  std::vector<Slot> slots = apply_slots(current->slots, delta);
+  const IndexInfo index_info = next_index_info(env, *current, delta.size(), slots.size());
+  const bool full = index_info.kind == IndexKind::kFull;
+  const size_t index_slots = full ? slots.size() : delta.size();
+  uint64_t index_offset = 0;
+  if (s.ok()) s = append_index(&appender, index_info, full ? slots : delta, &index_offset);
+  if (s.ok()) s = appender.flush();
+  if (s.ok() && options.sync) s = file->sync();
+  if (!s.ok()) {
+    // Nothing appended is referenced by a trailer at the end of the file, so
+    // readers ignore it; cut it now (best effort) so it cannot be salvaged.
+    (void)file->truncate(start);
+    return s;
+  }
+  result->view = published_view(*current, std::move(slots), index_info, index_offset, index_slots);
+  result->bytes_written = result->view->file_size - start;
+  compact_if_due(env, path, options, result);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status commit(Env* env, const std::string& path, const CommitOptions& options,
+              const Changes& changes, const std::shared_ptr<const View>& known,
+              CommitResult* result) {
+  *result = CommitResult{};
+  std::unique_ptr<FileLock> lock;
+  FileInfo info;
+  bool exists = false;
+  Status s = lock_target(env, path, options, &lock, &info, &exists);
+  if (!s.ok()) return s;
+  if (!exists) return create_with(env, path, options, changes, result);
+  return append_to(env, path, options, changes, known, info, result);
+}
+
+}  // namespace rtcache::store

@@ -1,0 +1,2 @@
+// Must not compile: the cache layer sits below the JIT layer.
+#include "jit/nvrtc.h"
