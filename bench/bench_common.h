@@ -1,6 +1,8 @@
-// Helpers shared by peer_bench and engine_bench: medians, formatting, the
-// workload's keys, and running a child process while measuring its whole
-// wall time and peak RSS (fork + exec + wait4).
+// Helpers shared by the benchmark programs: timing, samples and their
+// medians, formatting and the tables of targets, the corpus and the
+// workload's keys and values, writing files durably, and running a child
+// process while measuring its whole wall time and peak RSS (fork + exec +
+// wait4).
 #pragma once
 
 #include <fcntl.h>
@@ -17,9 +19,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "kernels/kernel_files.h"
 
 namespace bench {
 
@@ -43,7 +49,7 @@ class Samples {
   void fail(const std::string& message) {
     if (error_.empty()) {
       error_ = message;
-      std::fprintf(stderr, "bench: %s\n", message.c_str());
+      std::fprintf(stderr, "%s: %s\n", program_invocation_short_name, message.c_str());
     }
   }
   bool ok() const { return error_.empty() && !values_.empty(); }
@@ -87,6 +93,13 @@ inline std::string format_seconds(double seconds) {
   return text;
 }
 
+// A measurement's median; "—" when nothing was measured, "error" on failure.
+inline std::string format_median(const Samples& samples) {
+  if (samples.failed()) return "error";
+  if (!samples.ok()) return "—";
+  return format_seconds(samples.median());
+}
+
 inline std::string format_ratio(double ratio) {
   if (std::isnan(ratio) || std::isinf(ratio)) return "—";
   char text[32];
@@ -111,11 +124,37 @@ inline std::string format_bytes(double bytes) {
   return text;
 }
 
+// Nanoseconds (a hit's latency), one decimal below 100.
+inline std::string format_ns(double ns) {
+  if (std::isnan(ns)) return "error";
+  char text[32];
+  std::snprintf(text, sizeof(text), ns < 100 ? "%.1f" : "%.0f", ns);
+  return text;
+}
+
 inline std::string with_commas(uint64_t value) {
   std::string digits = std::to_string(value);
   for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(i, ",");
   return digits;
 }
+
+// A target of an issue, as measured.
+struct Target {
+  std::string name;
+  std::string measured;
+  bool met;
+};
+
+// The table of targets: "| <first_column> | Measured | Result |".
+inline void print_targets(const char* first_column, const std::vector<Target>& targets) {
+  std::printf("| %s | Measured | Result |\n|---|---|---|\n", first_column);
+  for (const Target& t : targets)
+    std::printf("| %s | %s | %s |\n", t.name.c_str(), t.measured.c_str(),
+                t.met ? "met" : "**missed**");
+  std::printf("\n");
+}
+
+// --- the workload -------------------------------------------------------------
 
 inline uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -125,7 +164,7 @@ inline uint64_t splitmix64(uint64_t x) {
 }
 
 // A 32-byte key: stands in for the hash of everything that determines a
-// kernel (same scheme as store_bench).
+// kernel.
 inline std::string make_key(uint64_t id) {
   std::string key(32, '\0');
   for (int word = 0; word < 4; ++word) {
@@ -133,6 +172,51 @@ inline std::string make_key(uint64_t id) {
     std::memcpy(key.data() + 8 * word, &bits, 8);
   }
   return key;
+}
+
+// The corpus's cubins (bench/make_corpus.cc), sorted by name: a stable order
+// makes runs comparable.
+inline std::vector<std::filesystem::path> corpus_files(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().extension() == ".cubin") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+inline std::vector<std::string> load_corpus(const std::filesystem::path& dir) {
+  std::vector<std::string> cubins;
+  for (const std::filesystem::path& file : corpus_files(dir))
+    cubins.push_back(bundled::read_file(file.string()));
+  return cubins;
+}
+
+inline constexpr size_t kNonceBytes = 16;
+
+// Value `id`: cubin (id mod M) with a unique 16-byte nonce appended, so every
+// value differs but compresses like a real cubin (appending keeps the ELF
+// valid).
+inline void append_value(const std::vector<std::string>& cubins, uint64_t id, std::string* out) {
+  out->append(cubins[id % cubins.size()]);
+  const uint64_t nonce[2] = {id, splitmix64(~id)};
+  out->append(reinterpret_cast<const char*>(nonce), kNonceBytes);
+}
+
+inline std::string make_value(const std::vector<std::string>& cubins, uint64_t id) {
+  std::string value;
+  append_value(cubins, id, &value);
+  return value;
+}
+
+// `count` distinct ids below n, drawn from `rng` (fewer when n < count).
+template <typename Rng>
+std::vector<uint64_t> random_ids(Rng& rng, uint64_t n, size_t count) {
+  std::vector<uint64_t> picked;
+  while (picked.size() < std::min<uint64_t>(count, n)) {
+    const uint64_t id = rng() % n;
+    if (std::find(picked.begin(), picked.end(), id) == picked.end()) picked.push_back(id);
+  }
+  return picked;
 }
 
 // What a consumer of a value costs at least: every byte is read once (as
@@ -147,6 +231,40 @@ inline uint64_t sum_words(const char* data, size_t size) {
   }
   for (; i < size; ++i) sum += static_cast<unsigned char>(data[i]);
   return sum;
+}
+
+// --- files ---------------------------------------------------------------------
+
+inline std::string errno_text(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
+
+// Writes all of `data` (retrying short writes); false with *error set.
+inline bool write_all(int fd, const char* data, size_t size, std::string* error) {
+  while (size > 0) {
+    const ssize_t written = ::write(fd, data, size);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      *error = errno_text("write");
+      return false;
+    }
+    data += written;
+    size -= static_cast<size_t>(written);
+  }
+  return true;
+}
+
+// Makes a new file's name durable; false with *error set.
+inline bool fsync_directory(const std::string& dir, std::string* error) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = errno_text("open directory " + dir);
+    return false;
+  }
+  const bool ok = ::fsync(fd) == 0;
+  if (!ok) *error = errno_text("fsync directory " + dir);
+  ::close(fd);
+  return ok;
 }
 
 // Peak RSS of this process image so far, in kB (VmHWM of /proc/self/status).
@@ -267,6 +385,19 @@ inline double output_field(const std::string& output, const std::string& name) {
   return NAN;
 }
 
+// The child's own peak RSS in MB: the VmHWM it reports as hwm_kb (see
+// peak_rss_kb), else wait4's figure.
+inline double child_rss_mb(const ChildResult& result) {
+  const double hwm_kb = output_field(result.output, "hwm_kb");
+  return (std::isnan(hwm_kb) || hwm_kb < 0 ? result.max_rss_kb : hwm_kb) / 1024.0;
+}
+
+// A child's failure: one line its parent shows (see finish_child).
+inline int child_fail(const std::string& message) {
+  std::printf("error %s\n", message.c_str());
+  return 1;
+}
+
 inline std::string self_exe() {
   char path[4096];
   const ssize_t n = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
@@ -288,10 +419,9 @@ inline std::string load_average() {
 }
 
 // Runs the steps of one round starting at a different step each round, so no
-// store always follows the same neighbour (drift and after-effects of large
-// writes hit every store alike).
-template <typename Step>
-void run_rotated(int round, const std::vector<Step>& steps) {
+// measurement always follows the same neighbour (drift and after-effects of
+// large writes hit every store and floor alike).
+inline void run_rotated(int round, const std::vector<std::function<void()>>& steps) {
   for (size_t k = 0; k < steps.size(); ++k) steps[(round + k) % steps.size()]();
 }
 

@@ -10,14 +10,13 @@
 #include <cuda.h>
 #include <dlfcn.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "bench_common.h"
 
 namespace {
 
@@ -76,21 +75,16 @@ int main(int argc, char** argv) {
   }
   const std::string own_arch = "_sm_" + std::to_string(major * 10 + minor) + ".cubin";
 
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(argv[1]))
-    if (entry.path().extension() == ".cubin") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
+  const std::vector<fs::path> files = bench::corpus_files(argv[1]);
   size_t loaded = 0, failed = 0, skipped = 0, kernels = 0;
   for (const fs::path& file : files) {
     if (!file.filename().string().ends_with(own_arch)) {
       ++skipped;
       continue;
     }
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    const std::string cubin = buffer.str();
-    const std::string with_nonce = cubin + std::string(16, '\x5a');  // as the benchmark stores it
+    const std::string cubin = bundled::read_file(file.string());
+    // As the benchmark stores it.
+    const std::string with_nonce = cubin + std::string(bench::kNonceBytes, '\x5a');
     for (const std::string* image : {&cubin, &with_nonce}) {
       CUmodule module;
       const CUresult rc = cu.module_load_data(&module, image->data());

@@ -16,98 +16,39 @@
 // and marks issue 3's targets met or missed; it asserts nothing.
 //
 // Usage: engine_bench --work DIR [--kernels DIR] [--runs 31] [--jobs 1] [--reuse-cold]
+//        (--help says more)
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "bench_cli.h"
 #include "bench_common.h"
+#include "kernels/cli.h"
+#include "kernels/demo_kernels.h"
 #include "rtcache/rtcache.h"
-
-#ifndef RTCACHE_BENCH_KERNEL_DIR
-#define RTCACHE_BENCH_KERNEL_DIR "kernels"
-#endif
-#ifndef RTCACHE_BENCH_CUDA_INCLUDE_DIR
-#define RTCACHE_BENCH_CUDA_INCLUDE_DIR "/usr/local/cuda/include"
-#endif
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace bench;
-
-struct KernelSpec {
-  const char* module;  // file under the kernel directory
-  const char* name_expression;
-};
-
-// The demo's kernels (tools/demo.cc), in the same order.
-const KernelSpec kKernels[] = {
-    {"elementwise.cu", "unary_map<float, corpus::Gelu, 4>"},
-    {"elementwise.cu", "unary_map<__half, corpus::Silu, 8>"},
-    {"elementwise.cu", "binary_map<float, corpus::AddOp, 4, false>"},
-    {"elementwise.cu", "binary_map<__half, corpus::MulOp, 8, true>"},
-    {"elementwise.cu", "bias_act<float, corpus::Relu, true>"},
-    {"elementwise.cu", "bias_act<__nv_bfloat16, corpus::Gelu, false>"},
-    {"elementwise.cu", "fused_chain<float, corpus::AddOp, corpus::MulOp, corpus::Silu>"},
-    {"elementwise.cu", "cast_clamp<float, __half>"},
-    {"reduce.cu", "row_reduce<float, corpus::SumReduce, 256, 4>"},
-    {"reduce.cu", "row_reduce<__half, corpus::MaxReduce, 128, 8>"},
-    {"reduce.cu", "col_sum<float, 32, 8>"},
-    {"reduce.cu", "global_sum_pass1<float, 256, 4>"},
-    {"reduce.cu", "row_argmax<float, 256>"},
-    {"softmax.cu", "softmax_warp_rows<float, 4, false>"},
-    {"softmax.cu", "softmax_warp_rows<__half, 8, true>"},
-    {"softmax.cu", "softmax_block_rows<float, 256, 4>"},
-    {"softmax.cu", "softmax_backward<float, 256>"},
-    {"softmax.cu", "causal_softmax<float, 4>"},
-    {"layernorm.cu", "norm_forward<float, 1024, 256, false>"},
-    {"layernorm.cu", "norm_forward<__half, 4096, 512, true>"},
-    {"layernorm.cu", "layernorm_backward_input<float, 1024, 256>"},
-    {"layernorm.cu", "layernorm_backward_params<float, 32, 8>"},
-    {"gemm.cu", "gemm_tiled<float, 64, 64, 8, 4, 4, corpus::Identity, false>"},
-    {"gemm.cu", "gemm_tiled<float, 128, 128, 8, 8, 8, corpus::Relu, false>"},
-    {"gemm.cu", "gemm_tiled<__half, 64, 64, 16, 4, 4, corpus::Gelu, true>"},
-    {"gemm.cu", "batched_gemv<float, 4, 4>"},
-    {"transpose.cu", "transpose_2d<float, 32, 8>"},
-    {"transpose.cu", "nchw_to_nhwc<float, __half, 32>"},
-    {"transpose.cu", "permute_4d<float, 0, 2, 1, 3>"},
-    {"stencil.cu", "stencil_2d<float, 2, 32, 8>"},
-    {"stencil.cu", "conv2d_direct<float, 3, 3, 4, corpus::Relu>"},
-    {"stencil.cu", "depthwise_conv2d<float, 3, 1>"},
-    {"attention.cu", "attention_fwd<__half, 64, 64, 64, true>"},
-    {"attention.cu", "rotary_embedding<__half, 128, false>"},
-    {"cub_block.cu", "cub_block_reduce<float, 256, 4, cub::BLOCK_REDUCE_WARP_REDUCTIONS>"},
-    {"cub_block.cu", "cub_select_if<int, 128, 8, cub::BLOCK_SCAN_WARP_SCANS>"},
-    {"cub_block.cu", "cub_sort_keys<unsigned int, 256, 8, false>"},
-    {"cub_block.cu", "cub_block_topk<float, 128, 8>"},
-    {"cub_block.cu", "cub_histogram<256, 8, 256>"},
-};
-constexpr size_t kKernelCount = std::size(kKernels);
+using bundled::kDemoKernelCount;
+using bundled::kDemoKernels;
 
 // The kernel the one-kernel process asks for: a CUB block reduction (the
 // issue's "4 s for compiling a CUB kernel cold").
 constexpr size_t kOneKernel = 34;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Reads a file whole with open/fstat/read/close; returns its size, or -1.
 ssize_t read_whole_file(const std::string& path) {
@@ -130,39 +71,8 @@ ssize_t read_whole_file(const std::string& path) {
   return done == st.st_size ? done : -1;
 }
 
-// The demo's engines: one per source file, all on one cache path (they share
-// one engine-implicit handle).
-class Engines {
- public:
-  Engines(const std::string& kernel_dir, rtcache::RuntimeSettings settings,
-          const std::vector<size_t>& kernels) {
-    const std::string common = read_text(kernel_dir + "/common.cuh");
-    for (size_t k : kernels) {
-      const std::string module = kKernels[k].module;
-      if (engines_.count(module)) continue;
-      rtcache::EngineConfig config;
-      config.name = module;
-      config.source = read_text(kernel_dir + "/" + module);
-      config.headers = {{"common.cuh", common}};
-      config.options = {"-std=c++17", "-I" RTCACHE_BENCH_CUDA_INCLUDE_DIR "/cccl",
-                        "-I" RTCACHE_BENCH_CUDA_INCLUDE_DIR};
-      config.arch = "sm_90";
-      engines_[module] = std::make_unique<rtcache::Engine>(config, settings);
-    }
-  }
-  rtcache::Engine& for_kernel(size_t k) { return *engines_.at(kKernels[k].module); }
-  uint64_t compiles() const {
-    uint64_t total = 0;
-    for (const auto& [name, engine] : engines_) total += engine->stats().compiles;
-    return total;
-  }
-
- private:
-  std::map<std::string, std::unique_ptr<rtcache::Engine>> engines_;
-};
-
 bool nvrtc_is_loaded() {
-  return read_text("/proc/self/maps").find("libnvrtc") != std::string::npos;
+  return bundled::read_file("/proc/self/maps").find("libnvrtc") != std::string::npos;
 }
 
 // --- child processes -------------------------------------------------------------
@@ -171,19 +81,21 @@ struct ChildArgs {
   std::string mode;
   std::string cache;
   std::string file;
-  std::string kernel_dir = RTCACHE_BENCH_KERNEL_DIR;
+  std::string kernel_dir = bundled::kKernelDir;
   int64_t t0_ns = 0;  // the parent's clock just before fork
   unsigned jobs = 1;
   int repeat = 0;
 };
 
-double since_fork_s(const ChildArgs& a) {
-  return (monotonic_ns() - a.t0_ns) / 1e9;
+// The demo's engines, as the demo builds them (same options, same keys).
+bundled::DemoBuild demo_build(const ChildArgs& a) {
+  bundled::DemoBuild build;
+  build.kernel_dir = a.kernel_dir;
+  return build;
 }
 
-int child_fail(const std::string& message) {
-  std::printf("error %s\n", message.c_str());
-  return 1;
+double since_fork_s(const ChildArgs& a) {
+  return (monotonic_ns() - a.t0_ns) / 1e9;
 }
 
 // Compiles every kernel into an empty cache; prints each compile time.
@@ -202,36 +114,21 @@ int child_cold(const ChildArgs& a) {
   }
   const double load_s = seconds_since(load_start);
 
-  std::vector<size_t> all(kKernelCount);
-  for (size_t k = 0; k < kKernelCount; ++k) all[k] = k;
-  Engines engines(a.kernel_dir, rtcache::RuntimeSettings::path(a.cache), all);
-  std::vector<rtcache::Kernel> kernels(kKernelCount);
-  std::vector<double> call_s(kKernelCount);
-  std::vector<std::string> errors(kKernelCount);
-  std::atomic<size_t> next{0};
-  const auto work = [&] {
-    for (size_t k; (k = next.fetch_add(1)) < kKernelCount;) {
-      const auto start = Clock::now();
-      const rtcache::Status status =
-          engines.for_kernel(k).kernel(kKernels[k].name_expression, &kernels[k]);
-      call_s[k] = seconds_since(start);
-      if (!status.ok()) errors[k] = status.to_string();
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < a.jobs; ++t) pool.emplace_back(work);
-  work();
-  for (std::thread& thread : pool) thread.join();
-  for (size_t k = 0; k < kKernelCount; ++k) {
-    if (!errors[k].empty()) return child_fail(kKernels[k].name_expression + (": " + errors[k]));
+  bundled::DemoEngines engines(demo_build(a), rtcache::RuntimeSettings::path(a.cache));
+  if (!engines.unreadable().empty()) return child_fail("cannot read " + engines.unreadable());
+  const std::vector<bundled::KernelLookup> lookups = bundled::look_up_demo_kernels(engines, a.jobs);
+  for (size_t k = 0; k < kDemoKernelCount; ++k) {
+    const bundled::KernelLookup& lookup = lookups[k];
+    if (!lookup.status.ok())
+      return child_fail(kDemoKernels[k].name_expression + (": " + lookup.status.to_string()));
     std::printf("kernel=%zu compile_ms=%.3f call_ms=%.3f bytes=%zu cached=%d\n", k,
-                kernels[k].compile_ms, call_s[k] * 1e3, kernels[k].binary.size(),
-                kernels[k].from_cache ? 1 : 0);
+                lookup.kernel.compile_ms, lookup.seconds * 1e3, lookup.kernel.binary.size(),
+                lookup.kernel.from_cache ? 1 : 0);
   }
   // The file the one-kernel baseline reads: that kernel's binary alone.
   std::ofstream one(a.file, std::ios::binary | std::ios::trunc);
-  one.write(kernels[kOneKernel].binary.data(),
-            static_cast<std::streamsize>(kernels[kOneKernel].binary.size()));
+  const rtcache::Bytes& one_binary = lookups[kOneKernel].kernel.binary;
+  one.write(one_binary.data(), static_cast<std::streamsize>(one_binary.size()));
   one.close();
   if (!one) return child_fail("cannot write " + a.file);
   std::printf("nvrtc_load_s=%.6f jobs=%u ready_s=%.6f hwm_kb=%ld\n", load_s, a.jobs,
@@ -243,33 +140,29 @@ int child_cold(const ChildArgs& a) {
 // kernel R more times (the in-memory hit).
 int child_warm_all(const ChildArgs& a) {
   const auto main_start = Clock::now();
-  std::vector<size_t> all(kKernelCount);
-  for (size_t k = 0; k < kKernelCount; ++k) all[k] = k;
-  Engines engines(a.kernel_dir, rtcache::RuntimeSettings::path(a.cache), all);
+  bundled::DemoEngines engines(demo_build(a), rtcache::RuntimeSettings::path(a.cache));
+  if (!engines.unreadable().empty()) return child_fail("cannot read " + engines.unreadable());
   const double setup_s = seconds_since(main_start);
-  std::vector<double> first_s(kKernelCount);
+  const std::vector<bundled::KernelLookup> lookups = bundled::look_up_demo_kernels(engines, 1);
   size_t hits = 0;
-  for (size_t k = 0; k < kKernelCount; ++k) {
-    rtcache::Kernel kernel;
-    const auto start = Clock::now();
-    const rtcache::Status status =
-        engines.for_kernel(k).kernel(kKernels[k].name_expression, &kernel);
-    first_s[k] = seconds_since(start);
-    if (!status.ok()) return child_fail(kKernels[k].name_expression + (": " + status.to_string()));
-    if (kernel.from_cache) ++hits;
+  for (size_t k = 0; k < kDemoKernelCount; ++k) {
+    if (!lookups[k].status.ok())
+      return child_fail(kDemoKernels[k].name_expression + (": " + lookups[k].status.to_string()));
+    if (lookups[k].kernel.from_cache) ++hits;
   }
   const double ready_s = since_fork_s(a);
   const double in_s = seconds_since(main_start);
-  std::vector<double> again_ns(kKernelCount, NAN);
-  for (size_t k = 0; k < kKernelCount && a.repeat > 0; ++k) {
+  std::vector<double> again_ns(kDemoKernelCount, NAN);
+  for (size_t k = 0; k < kDemoKernelCount && a.repeat > 0; ++k) {
     rtcache::Kernel kernel;
     rtcache::Engine& engine = engines.for_kernel(k);
     const auto start = Clock::now();
-    for (int i = 0; i < a.repeat; ++i) (void)engine.kernel(kKernels[k].name_expression, &kernel);
+    for (int i = 0; i < a.repeat; ++i)
+      (void)engine.kernel(kDemoKernels[k].name_expression, &kernel);
     again_ns[k] = seconds_since(start) * 1e9 / a.repeat;
   }
-  for (size_t k = 0; k < kKernelCount; ++k)
-    std::printf("kernel=%zu first_s=%.9f again_ns=%.1f\n", k, first_s[k], again_ns[k]);
+  for (size_t k = 0; k < kDemoKernelCount; ++k)
+    std::printf("kernel=%zu first_s=%.9f again_ns=%.1f\n", k, lookups[k].seconds, again_ns[k]);
   std::printf(
       "ready_s=%.6f in_s=%.6f setup_s=%.6f hits=%zu compiles=%llu nvrtc_loaded=%d hwm_kb=%ld\n",
       ready_s, in_s, setup_s, hits, static_cast<unsigned long long>(engines.compiles()),
@@ -279,10 +172,12 @@ int child_warm_all(const ChildArgs& a) {
 
 int child_warm_one(const ChildArgs& a) {
   const auto main_start = Clock::now();
-  Engines engines(a.kernel_dir, rtcache::RuntimeSettings::path(a.cache), {kOneKernel});
+  bundled::DemoEngines engines(demo_build(a), rtcache::RuntimeSettings::path(a.cache),
+                               {kOneKernel});
+  if (!engines.unreadable().empty()) return child_fail("cannot read " + engines.unreadable());
   rtcache::Kernel kernel;
   const rtcache::Status status =
-      engines.for_kernel(kOneKernel).kernel(kKernels[kOneKernel].name_expression, &kernel);
+      engines.for_kernel(kOneKernel).kernel(kDemoKernels[kOneKernel].name_expression, &kernel);
   if (!status.ok()) return child_fail(status.to_string());
   const double ready_s = since_fork_s(a);
   std::printf("ready_s=%.6f in_s=%.6f hits=%d bytes=%zu hwm_kb=%ld\n", ready_s,
@@ -344,7 +239,7 @@ std::string copy_uncompressed(const std::string& from, const std::string& to) {
 
 struct Config {
   fs::path work_dir;
-  std::string kernel_dir = RTCACHE_BENCH_KERNEL_DIR;
+  std::string kernel_dir = bundled::kKernelDir;
   int runs = 31;  // a warm round is ~50 ms of processes; many rounds tame the load's noise
   unsigned jobs = 1;
   bool reuse_cold = false;  // for working on this benchmark: keep the cold cache
@@ -364,9 +259,7 @@ bool record(ProcessCell* cell, const ChildResult& result) {
   }
   cell->whole.add(result.wall_s);
   cell->ready.add(ready);
-  // The child's own VmHWM (wait4's figure also counts the parent's pages).
-  const double hwm_kb = output_field(result.output, "hwm_kb");
-  cell->rss_mb.add((std::isnan(hwm_kb) ? result.max_rss_kb : hwm_kb) / 1024.0);
+  cell->rss_mb.add(child_rss_mb(result));
   return true;
 }
 
@@ -398,15 +291,15 @@ int run_parent(const Config& config) {
   std::string cold_output;
   double cold_wall_s = NAN, cold_rss_mb = NAN;
   if (config.reuse_cold && fs::exists(cache) && fs::exists(cold_log)) {
-    cold_output = read_text(cold_log);
+    cold_output = bundled::read_file(cold_log);
     cold_wall_s = output_field(cold_output, "wall_s");
     cold_rss_mb = output_field(cold_output, "rss_mb");
   } else {
     std::error_code ignored;
     fs::remove(cache, ignored);
     fs::remove(cache + ".lock", ignored);
-    std::fprintf(stderr, "engine_bench: compiling %zu kernels cold (%u job%s)...\n", kKernelCount,
-                 config.jobs, config.jobs > 1 ? "s" : "");
+    std::fprintf(stderr, "engine_bench: compiling %zu kernels cold (%u job%s)...\n",
+                 kDemoKernelCount, config.jobs, config.jobs > 1 ? "s" : "");
     const ChildResult cold = run_child(child_command(
         config, "cold",
         {"--cache", cache, "--file", one_file, "--jobs", std::to_string(config.jobs)}));
@@ -420,13 +313,13 @@ int run_parent(const Config& config) {
     std::ofstream(cold_log) << cold_output << "wall_s=" << cold_wall_s << " rss_mb=" << cold_rss_mb
                             << "\n";
   }
-  std::vector<ColdKernel> cold(kKernelCount);
+  std::vector<ColdKernel> cold(kDemoKernelCount);
   {
     std::stringstream lines(cold_output);
     std::string line;
     while (std::getline(lines, line)) {
       const double k = output_field(line, "kernel");
-      if (std::isnan(k) || k < 0 || k >= kKernelCount) continue;
+      if (std::isnan(k) || k < 0 || k >= kDemoKernelCount) continue;
       cold[static_cast<size_t>(k)].compile_ms = output_field(line, "compile_ms");
       cold[static_cast<size_t>(k)].bytes = static_cast<size_t>(output_field(line, "bytes"));
     }
@@ -442,7 +335,7 @@ int run_parent(const Config& config) {
 
   // Warm rounds.
   ProcessCell warm_all, read_cache, warm_one, read_one, noop, warm_all_none, read_cache_none;
-  std::vector<Samples> first_hit(kKernelCount);
+  std::vector<Samples> first_hit(kDemoKernelCount);
   Samples warm_lookup_total;
   std::string warm_problems;
   for (int run = 0; run < config.runs; ++run) {
@@ -452,7 +345,7 @@ int run_parent(const Config& config) {
               run_child(child_command(config, "warm-all", {"--cache", cache}));
           if (!record(&warm_all, result)) return;
           if (output_field(result.output, "compiles") != 0 ||
-              output_field(result.output, "hits") != kKernelCount ||
+              output_field(result.output, "hits") != kDemoKernelCount ||
               output_field(result.output, "nvrtc_loaded") != 0) {
             warm_problems = "a warm process compiled or loaded NVRTC: " + result.output;
           }
@@ -493,7 +386,7 @@ int run_parent(const Config& config) {
     run_rotated(run, steps);
   }
   // Repeated hits (in-memory), once: 39 kernels x 2,000 calls.
-  std::vector<double> again_ns(kKernelCount, NAN);
+  std::vector<double> again_ns(kDemoKernelCount, NAN);
   {
     const ChildResult result =
         run_child(child_command(config, "warm-all", {"--cache", cache, "--repeat", "2000"}));
@@ -515,7 +408,7 @@ int run_parent(const Config& config) {
   std::printf(
       "| # | Kernel | Binary | NVRTC compile (cold) | First hit, warm process (median) | Hit / "
       "compile | Repeated hit |\n|---|---|---|---|---|---|---|\n");
-  for (size_t k = 0; k < kKernelCount; ++k) {
+  for (size_t k = 0; k < kDemoKernelCount; ++k) {
     const double compile_ms = cold[k].compile_ms;
     const double hit_s = first_hit[k].median();
     const double ratio = hit_s * 1e3 / compile_ms;
@@ -526,7 +419,7 @@ int run_parent(const Config& config) {
     slowest_hit_s = std::max(slowest_hit_s, hit_s);
     char again[32];
     std::snprintf(again, sizeof(again), "%.0f ns", again_ns[k]);
-    std::printf("| %zu | `%s` | %s | %s | %s | %s | %s |\n", k + 1, kKernels[k].name_expression,
+    std::printf("| %zu | `%s` | %s | %s | %s | %s | %s |\n", k + 1, kDemoKernels[k].name_expression,
                 format_bytes(static_cast<double>(cold[k].bytes)).c_str(),
                 format_seconds(compile_ms / 1e3).c_str(), format_seconds(hit_s).c_str(),
                 format_ratio(ratio).c_str(), std::isnan(again_ns[k]) ? "error" : again);
@@ -536,12 +429,12 @@ int run_parent(const Config& config) {
   const double lookup_total_s = warm_lookup_total.median();
   std::printf("| Figure | Value |\n|---|---|\n");
   std::printf("| cold: NVRTC compile time, sum over the %zu kernels (1 process, %u job%s) | %s |\n",
-              kKernelCount, cold_jobs, cold_jobs > 1 ? "s" : "",
+              kDemoKernelCount, cold_jobs, cold_jobs > 1 ? "s" : "",
               format_seconds(compile_total_ms / 1e3).c_str());
   std::printf("| cold: whole process (NVRTC load %s, compiles, save at exit) | %s |\n",
               format_seconds(nvrtc_load_s).c_str(), format_seconds(cold_wall_s).c_str());
   std::printf("| warm: first lookups of all %zu kernels, sum (median of %d processes) | %s |\n",
-              kKernelCount, config.runs, format_seconds(lookup_total_s).c_str());
+              kDemoKernelCount, config.runs, format_seconds(lookup_total_s).c_str());
   std::printf("| warm: process start to all kernels ready | %s |\n",
               format_seconds(warm_all.ready.median()).c_str());
   std::printf("| warm: whole process (start to exit) | %s |\n",
@@ -570,7 +463,7 @@ int run_parent(const Config& config) {
   process_row("all kernels from the cache (demo's engines, 1 thread)", warm_all);
   process_row("read the cache file whole, nothing else", read_cache);
   const std::string one_name =
-      std::string("one kernel from the cache (`") + kKernels[kOneKernel].name_expression + "`)";
+      std::string("one kernel from the cache (`") + kDemoKernels[kOneKernel].name_expression + "`)";
   process_row(one_name.c_str(), warm_one);
   process_row("read one file holding that kernel's binary", read_one);
   process_row("start a process that does nothing", noop);
@@ -578,24 +471,21 @@ int run_parent(const Config& config) {
   process_row("read that uncompressed copy whole, nothing else", read_cache_none);
   std::printf("\n");
 
-  struct Target {
-    std::string name, measured;
-    bool met;
-  };
   const double ready_ratio = paired_ratio(warm_all.ready, read_cache.ready);
   const double all_whole_ratio = paired_ratio(warm_all.whole, read_cache.whole);
   const double one_ratio = paired_ratio(warm_one.whole, read_one.whole);
   const double max_over_min = slowest_hit_s * 1e3 / cheapest_ms;
   const std::vector<Target> targets = {
       {"a hit < 1/1000 of its compile (worst kernel)",
-       format_ratio(worst_ratio) + " (`" + kKernels[worst].name_expression + "`)",
+       format_ratio(worst_ratio) + " (`" + kDemoKernels[worst].name_expression + "`)",
        worst_ratio < 1e-3},
       {"… the same, not counting the process's first lookup (kernel 1)",
-       format_ratio(worst_later_ratio) + " (`" + kKernels[worst_later].name_expression + "`)",
+       format_ratio(worst_later_ratio) + " (`" + kDemoKernels[worst_later].name_expression + "`)",
        worst_later_ratio < 1e-3},
       {"the slowest hit < 1/1000 of the cheapest compile",
        format_ratio(max_over_min) + " (" + format_seconds(slowest_hit_s) + " vs " +
-           format_seconds(cheapest_ms / 1e3) + ", `" + kKernels[cheapest].name_expression + "`)",
+           format_seconds(cheapest_ms / 1e3) + ", `" + kDemoKernels[cheapest].name_expression +
+           "`)",
        max_over_min < 1e-3},
       {"warm process start → all kernels ready within 2x of start → cache file read",
        format_ratio(ready_ratio) + " (" + format_seconds(warm_all.ready.median()) + " vs " +
@@ -610,19 +500,8 @@ int run_parent(const Config& config) {
            format_seconds(read_one.whole.median()) + ")",
        one_ratio <= 1.5},
   };
-  std::printf("| Target (issue 3) | Measured | Result |\n|---|---|---|\n");
-  for (const Target& t : targets)
-    std::printf("| %s | %s | %s |\n", t.name.c_str(), t.measured.c_str(),
-                t.met ? "met" : "**missed**");
-  std::printf("\n");
+  print_targets("Target (issue 3)", targets);
   return 0;
-}
-
-int usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s --work DIR [--kernels DIR] [--runs 31] [--jobs 1] [--reuse-cold]\n",
-               argv0);
-  return 2;
 }
 
 }  // namespace
@@ -630,40 +509,32 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   Config config;
   ChildArgs child;
-  bool is_child = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--reuse-cold") {
-      config.reuse_cold = true;
-      continue;
-    }
-    if (i + 1 >= argc) return usage(argv[0]);
-    const std::string value = argv[++i];
-    if (arg == "--child") {
-      is_child = true;
-      child.mode = value;
-    } else if (arg == "--cache") {
-      child.cache = value;
-    } else if (arg == "--file") {
-      child.file = value;
-    } else if (arg == "--t0") {
-      child.t0_ns = std::stoll(value);
-    } else if (arg == "--repeat") {
-      child.repeat = std::atoi(value.c_str());
-    } else if (arg == "--kernels") {
-      child.kernel_dir = config.kernel_dir = value;
-    } else if (arg == "--work") {
-      config.work_dir = value;
-    } else if (arg == "--runs") {
-      config.runs = std::max(1, std::atoi(value.c_str()));
-    } else if (arg == "--jobs") {
-      child.jobs = config.jobs = static_cast<unsigned>(std::max(1, std::atoi(value.c_str())));
-    } else {
-      return usage(argv[0]);
-    }
+  CLI::App app(
+      "The JIT engine on the demo's kernels: one cold process, then warm processes in "
+      "rounds; prints markdown tables.",
+      "engine_bench");
+  CLI::Option* work = app.add_option("--work", config.work_dir, "Directory for the caches and logs")
+                          ->type_name("DIR");
+  bundled::add_kernel_options(app, &config.kernel_dir, &config.jobs);
+  app.add_option("--runs", config.runs, "Rounds of warm processes")
+      ->type_name("N")
+      ->check(bundled::positive_count())
+      ->capture_default_str();
+  app.add_flag("--reuse-cold", config.reuse_cold,
+               "Keep the cold cache and its figures from an earlier run (for working on this "
+               "benchmark)");
+  add_child_mode(app, &child.mode, work);
+  app.add_option("--cache", child.cache)->group("");
+  app.add_option("--file", child.file)->group("");
+  app.add_option("--t0", child.t0_ns)->group("");
+  app.add_option("--repeat", child.repeat)->group("");
+  if (const std::optional<int> exit_status = bundled::parse_command_line(app, argc, argv))
+    return *exit_status;
+  if (!child.mode.empty()) {
+    child.kernel_dir = config.kernel_dir;
+    child.jobs = config.jobs;
+    return child_main(child);
   }
-  if (is_child) return child_main(child);
-  if (config.work_dir.empty()) return usage(argv[0]);
   config.exe = self_exe();
   return run_parent(config);
 }

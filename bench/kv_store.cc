@@ -1,11 +1,6 @@
-// open_store and the helpers every store shares.
+// open_store and the names, files and sizes of every store.
 #include "kv_store.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 namespace bench {
@@ -106,36 +101,6 @@ uint64_t store_disk_bytes(StoreKind kind, const std::string& path) {
 void remove_store(StoreKind kind, const std::string& path) {
   std::error_code ignored;
   for (const fs::path& file : store_files(kind, path)) fs::remove_all(file, ignored);
-}
-
-std::string errno_text(const std::string& what) {
-  return what + ": " + std::strerror(errno);
-}
-
-bool write_all(int fd, const char* data, size_t size, std::string* error) {
-  while (size > 0) {
-    const ssize_t written = ::write(fd, data, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      *error = errno_text("write");
-      return false;
-    }
-    data += written;
-    size -= static_cast<size_t>(written);
-  }
-  return true;
-}
-
-bool fsync_directory(const std::string& dir, std::string* error) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    *error = errno_text("open directory " + dir);
-    return false;
-  }
-  const bool ok = ::fsync(fd) == 0;
-  if (!ok) *error = errno_text("fsync directory " + dir);
-  ::close(fd);
-  return ok;
 }
 
 }  // namespace bench

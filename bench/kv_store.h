@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_common.h"  // write_all, fsync_directory, errno_text for the file-based stores
 #include "rtcache/bytes.h"
 
 namespace bench {
@@ -83,11 +84,5 @@ std::unique_ptr<KvStore> open_whole_blob_store(const std::string& path, std::str
 uint64_t store_disk_bytes(StoreKind kind, const std::string& path);
 // Removes every file of the store.
 void remove_store(StoreKind kind, const std::string& path);
-
-// Shared by the file-based stores: write all of `data` (retrying short
-// writes), fdatasync, fsync a directory. Return false with *error set.
-bool write_all(int fd, const char* data, size_t size, std::string* error);
-bool fsync_directory(const std::string& dir, std::string* error);
-std::string errno_text(const std::string& what);
 
 }  // namespace bench

@@ -10,36 +10,33 @@
 // entries). Each module is compiled for one of sm_80/86/89/90 with a mix of
 // options. The plan is deterministic, so every machine builds the same set.
 //
-// Usage: make_corpus [--kernels DIR] [--out DIR] [--jobs N] [--force]
+// Usage: make_corpus [--kernels DIR] [--out DIR] [--jobs N] [--force]   (--help says more)
 // Skips all work when DIR/MANIFEST.tsv exists (written last), unless --force.
 
 #include <nvrtc.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#ifndef RTCACHE_BENCH_KERNEL_DIR
-#define RTCACHE_BENCH_KERNEL_DIR "kernels"
-#endif
-#ifndef RTCACHE_CUDA_INCLUDE_DIR
-#define RTCACHE_CUDA_INCLUDE_DIR "/usr/local/cuda/include"
-#endif
+#include "bench_common.h"
+#include "kernels/cli.h"
+#include "kernels/kernel_files.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using bench::Clock;
+using bench::seconds_since;
 
 // Entries larger than this are cut down (fewer kernels per module): the
 // workload description caps cubins at 700 KB.
@@ -68,10 +65,9 @@ class PlanRng {
  public:
   explicit PlanRng(uint64_t seed) : state_(seed) {}
   uint64_t next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    const uint64_t z = bench::splitmix64(state_);
+    state_ += 0x9e3779b97f4a7c15ull;  // the step splitmix64 adds
+    return z;
   }
   size_t below(size_t n) { return static_cast<size_t>(next() % n); }
   // Inclusive range.
@@ -345,13 +341,6 @@ std::vector<ModuleSpec> plan_corpus() {
 
 // --- compilation ---------------------------------------------------------------
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 // Compiles `exprs` of `spec`; on success fills *cubin.
 bool compile_once(const ModuleSpec& spec, const std::vector<std::string>& exprs,
                   const std::string& source_text, const fs::path& kernel_dir, std::string* cubin,
@@ -364,13 +353,8 @@ bool compile_once(const ModuleSpec& spec, const std::vector<std::string>& exprs,
     return false;
   }
   for (const std::string& expr : exprs) nvrtcAddNameExpression(program, expr.c_str());
-  std::vector<std::string> options = {
-      "-arch=" + spec.arch,
-      "-std=c++17",
-      "-I" + kernel_dir.string(),
-      std::string("-I") + RTCACHE_CUDA_INCLUDE_DIR + "/cccl",
-      std::string("-I") + RTCACHE_CUDA_INCLUDE_DIR,
-  };
+  std::vector<std::string> options = bundled::nvrtc_options(kernel_dir.string());
+  options.insert(options.begin(), "-arch=" + spec.arch);
   options.insert(options.end(), spec.extra_options.begin(), spec.extra_options.end());
   std::vector<const char*> option_ptrs;
   for (const std::string& option : options) option_ptrs.push_back(option.c_str());
@@ -396,8 +380,8 @@ bool compile_once(const ModuleSpec& spec, const std::vector<std::string>& exprs,
 CompiledModule compile_module(const ModuleSpec& spec, size_t index, const fs::path& kernel_dir,
                               const fs::path& out_dir) {
   CompiledModule result;
-  const auto start = std::chrono::steady_clock::now();
-  const std::string source_text = read_file(kernel_dir / spec.source);
+  const auto start = Clock::now();
+  const std::string source_text = bundled::read_file((kernel_dir / spec.source).string());
   std::vector<std::string> exprs = spec.name_expressions;
   std::string cubin;
   // Drop kernels from the end until the cubin fits the size cap.
@@ -410,7 +394,7 @@ CompiledModule compile_module(const ModuleSpec& spec, size_t index, const fs::pa
     }
     exprs.pop_back();
   }
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = seconds_since(start);
   if (!result.ok) return result;
   char name[128];
   std::snprintf(name, sizeof(name), "%03zu_%s_%s.cubin", index, spec.family.c_str(),
@@ -426,25 +410,21 @@ CompiledModule compile_module(const ModuleSpec& spec, size_t index, const fs::pa
 }  // namespace
 
 int main(int argc, char** argv) {
-  fs::path kernel_dir = RTCACHE_BENCH_KERNEL_DIR;
+  std::string kernel_dir = bundled::kKernelDir;
   fs::path out_dir = "build/bench-corpus";
   unsigned jobs = 2;
   bool force = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--kernels" && i + 1 < argc) {
-      kernel_dir = argv[++i];
-    } else if (arg == "--out" && i + 1 < argc) {
-      out_dir = argv[++i];
-    } else if (arg == "--jobs" && i + 1 < argc) {
-      jobs = static_cast<unsigned>(std::max(1, std::atoi(argv[++i])));
-    } else if (arg == "--force") {
-      force = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--kernels DIR] [--out DIR] [--jobs N] [--force]\n", argv[0]);
-      return 2;
-    }
-  }
+  CLI::App app(
+      "Compiles the benchmark corpus: a few hundred real NVRTC cubins of the bundled "
+      "kernels.",
+      "make_corpus");
+  bundled::add_kernel_options(app, &kernel_dir, &jobs);
+  app.add_option("--out", out_dir, "Directory the cubins and MANIFEST.tsv go to")
+      ->type_name("DIR")
+      ->capture_default_str();
+  app.add_flag("--force", force, "Rebuild even when the corpus exists");
+  if (const std::optional<int> exit_status = bundled::parse_command_line(app, argc, argv))
+    return *exit_status;
   const fs::path manifest_path = out_dir / "MANIFEST.tsv";
   if (fs::exists(manifest_path) && !force) {
     std::printf("corpus exists: %s (delete it or pass --force to rebuild)\n",
@@ -459,7 +439,7 @@ int main(int argc, char** argv) {
   std::vector<CompiledModule> results(plan.size());
   std::atomic<size_t> next{0};
   std::mutex print_mutex;
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   // Largest modules (planned last) start first, so two workers finish together.
   auto worker = [&] {
     for (size_t taken = next++; taken < plan.size(); taken = next++) {
@@ -475,8 +455,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> workers;
   for (unsigned t = 0; t < jobs; ++t) workers.emplace_back(worker);
   for (std::thread& t : workers) t.join();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = seconds_since(start);
 
   // The manifest is written last (temp + rename): its presence means "complete".
   size_t count = 0, total = 0, smallest = SIZE_MAX, largest = 0;

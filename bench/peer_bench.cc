@@ -23,7 +23,7 @@
 //
 // Usage: peer_bench --corpus DIR [--sizes 1000,10000] [--runs 5] [--fast-runs 15]
 //                   [--slow-runs 3] [--stores rtcache-zstd,sqlite,...] [--tmpdir DIR]
-//                   [--keep-files]
+//                   [--keep-files]   (--help says more)
 
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -43,7 +44,9 @@
 #include <string>
 #include <vector>
 
+#include "bench_cli.h"
 #include "bench_common.h"
+#include "kernels/cli.h"
 #include "kv_store.h"
 
 namespace {
@@ -58,30 +61,6 @@ using namespace bench;
 // with their offsets in values-N.idx. Children map it: a writer hands the
 // mapped bytes to the store (an application has its kernels in memory), and
 // the read floors read the same bytes from the page cache.
-
-constexpr size_t kNonceBytes = 16;
-
-std::vector<std::string> load_corpus(const fs::path& dir) {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (entry.path().extension() == ".cubin") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());  // the same order as store_bench
-  std::vector<std::string> cubins;
-  for (const fs::path& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    cubins.push_back(buffer.str());
-  }
-  return cubins;
-}
-
-// Value `id`: cubin (id mod M) plus a 16-byte nonce, as in store_bench.
-void append_value(const std::vector<std::string>& cubins, uint64_t id, std::string* out) {
-  out->append(cubins[id % cubins.size()]);
-  const uint64_t nonce[2] = {id, splitmix64(~id)};
-  out->append(reinterpret_cast<const char*>(nonce), kNonceBytes);
-}
 
 // Writes values 0..count-1 and their offsets; durable, so the benchmark's
 // writes do not share the disk with this file's writeback.
@@ -193,16 +172,12 @@ std::string id_range(uint64_t first, uint64_t end) {
 struct ChildArgs {
   std::string mode;
   StoreKind kind = StoreKind::kRtcacheZstd;
-  std::string path;    // the store, or the floor's file
-  std::string values;  // base name of the values file
+  std::string path;      // the store, or the floor's file
+  std::string values;    // base name of the values file
+  std::string ids_text;  // as on the command line (see parse_ids)
   std::vector<uint64_t> ids;
   double min_time = 0.05;  // Google Benchmark, per repetition
 };
-
-int child_fail(const std::string& message) {
-  std::printf("error %s\n", message.c_str());
-  return 1;
-}
 
 // Sums every byte it is given and counts the hits.
 class SummingConsumer final : public ValueConsumer {
@@ -488,12 +463,6 @@ struct Cell {
   Samples whole, in, rss_mb;
 };
 
-// The child's own peak RSS (it reports VmHWM; see peak_rss_kb).
-double child_rss_mb(const ChildResult& result) {
-  const double hwm_kb = output_field(result.output, "hwm_kb");
-  return (std::isnan(hwm_kb) || hwm_kb < 0 ? result.max_rss_kb : hwm_kb) / 1024.0;
-}
-
 void record(Cell* cell, const ChildResult& result) {
   if (!result.ok) {
     cell->whole.fail(result.error);
@@ -523,11 +492,7 @@ struct SizeResults {
   std::string verified_at_end[kStoreCount];
 };
 
-struct Config {
-  fs::path corpus_dir;
-  std::vector<uint64_t> sizes = {1'000, 10'000};
-  int runs = 5;
-  int fast_runs = 15;  // workload 3 and the process-start floor (cheap)
+struct Config : CorpusBenchOptions {
   // At N >= 10,000 two peers take tens of seconds per round on some
   // workloads: the whole blob rewrites ~640 MB on every save (workloads 4
   // and 5), and the file-per-entry store fsyncs 10,000 files (workload 1).
@@ -535,7 +500,6 @@ struct Config {
   // its time budget.
   int slow_runs = 3;
   std::vector<StoreKind> stores = {std::begin(kAllStores), std::end(kAllStores)};
-  fs::path tmp_root;
   std::string exe;
   bool keep_files = false;  // leave the stores behind (for profiling them)
 };
@@ -712,11 +676,7 @@ SizeResults Runner::run(const std::vector<std::string>& cubins) {
   phase = Clock::now();
   std::mt19937_64 rng(42 + n_);
   for (int run = 0; run < config_.fast_runs; ++run) {
-    std::vector<uint64_t> picked;
-    while (picked.size() < kAddedValues) {
-      const uint64_t id = rng() % n_;
-      if (std::find(picked.begin(), picked.end(), id) == picked.end()) picked.push_back(id);
-    }
+    const std::vector<uint64_t> picked = random_ids(rng, n_, kAddedValues);
     std::string ids;
     for (uint64_t id : picked) ids += (ids.empty() ? "" : ",") + std::to_string(id);
     std::vector<std::function<void()>> steps;
@@ -815,24 +775,12 @@ SizeResults Runner::run(const std::vector<std::string>& cubins) {
 
 // --- the report ----------------------------------------------------------------------
 
-std::string cell_text(const Samples& samples) {
-  if (samples.failed()) return "error";
-  if (!samples.ok()) return "—";
-  return format_seconds(samples.median());
-}
-
 std::string mb_text(const Samples& samples) {
   if (!samples.ok()) return samples.failed() ? "error" : "—";
   char text[32];
   std::snprintf(text, sizeof(text), "%.0f", samples.median());
   return text;
 }
-
-struct Target {
-  std::string name;
-  std::string measured;
-  bool met;
-};
 
 class Report {
  public:
@@ -866,16 +814,17 @@ class Report {
     std::printf("%s:\n\n", title);
     header("Workload");
     for (int w = 0; w < kWorkloads; ++w) {
-      std::printf("| %s | %s |", kWorkloadNames[w], cell_text(r_.floor[w].*member).c_str());
+      std::printf("| %s | %s |", kWorkloadNames[w], format_median(r_.floor[w].*member).c_str());
       for (StoreKind kind : config_.stores)
-        std::printf(" %s |", cell_text(r_.store[w][store_index(kind)].*member).c_str());
+        std::printf(" %s |", format_median(r_.store[w][store_index(kind)].*member).c_str());
       std::printf("\n");
     }
-    std::printf("| a 4 KB append + fsync (floor) | %s |", cell_text(r_.fsync_4k.*member).c_str());
+    std::printf("| a 4 KB append + fsync (floor) | %s |",
+                format_median(r_.fsync_4k.*member).c_str());
     for (size_t i = 0; i < config_.stores.size(); ++i) std::printf(" |");
     // A process that does nothing has no in-process time.
     std::printf("\n| start a process that does nothing (floor) | %s |",
-                member == &Cell::whole ? cell_text(r_.process_start.whole).c_str() : "—");
+                member == &Cell::whole ? format_median(r_.process_start.whole).c_str() : "—");
     for (size_t i = 0; i < config_.stores.size(); ++i) std::printf(" |");
     std::printf("\n\n");
   }
@@ -933,8 +882,8 @@ class Report {
         "|---|---|---|---|\n");
     for (StoreKind kind : config_.stores) {
       const int i = store_index(kind);
-      std::printf("| %s | %s | %s | %s |\n", store_title(kind), ns_text(r_.hit_ns[i][0]).c_str(),
-                  ns_text(r_.hit_ns[i][1]).c_str(), hit_description(kind));
+      std::printf("| %s | %s | %s | %s |\n", store_title(kind), format_ns(r_.hit_ns[i][0]).c_str(),
+                  format_ns(r_.hit_ns[i][1]).c_str(), hit_description(kind));
     }
     std::printf("\n");
   }
@@ -954,13 +903,6 @@ class Report {
         return "a hash-map lookup in the blob loaded at open";
     }
     return "";
-  }
-
-  static std::string ns_text(double ns) {
-    if (std::isnan(ns)) return "error";
-    char text[32];
-    std::snprintf(text, sizeof(text), ns < 100 ? "%.1f" : "%.0f", ns);
-    return text;
   }
 
   void print_storage() const {
@@ -1032,7 +974,7 @@ class Report {
         const double ns = r_.hit_ns[m][threads - 1];
         targets->push_back({"6. repeated hit < 1 µs (" + std::to_string(threads) + " thread" +
                                 (threads > 1 ? "s" : "") + ")" + tag,
-                            ns_text(ns) + " ns", !std::isnan(ns) && ns < 1000});
+                            format_ns(ns) + " ns", !std::isnan(ns) && ns < 1000});
       }
     }
     const int z = store_index(StoreKind::kRtcacheZstd);
@@ -1049,77 +991,47 @@ class Report {
   const SizeResults& r_;
 };
 
-std::vector<uint64_t> parse_sizes(const std::string& text) {
-  std::vector<uint64_t> sizes;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) sizes.push_back(std::stoull(item));
-  return sizes;
-}
-
-int usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s --corpus DIR [--sizes 1000,10000] [--runs 5] [--fast-runs 15]\n"
-               "          [--slow-runs 3] [--stores rtcache-zstd,rtcache-none,sqlite,lmdb,"
-               "files,blob] [--tmpdir DIR] [--keep-files]\n",
-               argv0);
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Config config;
   ChildArgs child;
-  bool is_child = false;
-  const char* tmp_env = std::getenv("TMPDIR");
-  config.tmp_root = tmp_env && *tmp_env ? tmp_env : "/tmp";
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--keep-files") {
-      config.keep_files = true;
-      continue;
-    }
-    if (i + 1 >= argc) return usage(argv[0]);
-    const std::string value = argv[++i];
-    if (arg == "--child") {
-      is_child = true;
-      child.mode = value;
-    } else if (arg == "--store") {
-      if (!parse_store_kind(value, &child.kind)) return usage(argv[0]);
-    } else if (arg == "--path") {
-      child.path = value;
-    } else if (arg == "--values") {
-      child.values = value;
-    } else if (arg == "--ids") {
-      child.ids = parse_ids(value);
-    } else if (arg == "--corpus") {
-      config.corpus_dir = value;
-    } else if (arg == "--sizes") {
-      config.sizes = parse_sizes(value);
-    } else if (arg == "--runs") {
-      config.runs = std::max(1, std::atoi(value.c_str()));
-    } else if (arg == "--fast-runs") {
-      config.fast_runs = std::max(1, std::atoi(value.c_str()));
-    } else if (arg == "--slow-runs") {
-      config.slow_runs = std::max(1, std::atoi(value.c_str()));
-    } else if (arg == "--stores") {
-      config.stores.clear();
-      std::stringstream in(value);
-      std::string id;
-      while (std::getline(in, id, ',')) {
-        StoreKind kind;
-        if (!parse_store_kind(id, &kind)) return usage(argv[0]);
-        config.stores.push_back(kind);
-      }
-    } else if (arg == "--tmpdir") {
-      config.tmp_root = value;
-    } else {
-      return usage(argv[0]);
-    }
+  CLI::App app(
+      "rtcache against SQLite, LMDB, a file per entry and a whole blob, workload by "
+      "workload, as whole processes; prints markdown tables.",
+      "peer_bench");
+  CLI::Option* corpus = add_corpus_bench_options(app, &config);
+  app.add_option("--slow-runs", config.slow_runs,
+                 "At most this many rounds for the slowest cells at N >= 10,000")
+      ->type_name("N")
+      ->check(bundled::positive_count())
+      ->capture_default_str();
+  std::vector<std::string> store_ids, chosen_stores;
+  for (StoreKind kind : kAllStores) store_ids.push_back(store_id(kind));
+  app.add_option("--stores", chosen_stores, "Stores to measure, comma-separated (default: all)")
+      ->type_name("STORE,...")
+      ->delimiter(',')
+      ->check(CLI::IsMember(store_ids));
+  app.add_flag("--keep-files", config.keep_files, "Leave the stores' files behind");
+  add_child_mode(app, &child.mode, corpus);
+  std::string child_store = store_id(child.kind);
+  app.add_option("--store", child_store)->check(CLI::IsMember(store_ids))->group("");
+  app.add_option("--path", child.path)->group("");
+  app.add_option("--values", child.values)->group("");
+  app.add_option("--ids", child.ids_text)->group("");
+  if (const std::optional<int> exit_status = bundled::parse_command_line(app, argc, argv))
+    return *exit_status;
+  // The store ids are checked above, so parse_store_kind cannot fail.
+  if (!child.mode.empty()) {
+    (void)parse_store_kind(child_store, &child.kind);
+    child.ids = parse_ids(child.ids_text);
+    return child_main(child);
   }
-  if (is_child) return child_main(child);
-  if (config.corpus_dir.empty()) return usage(argv[0]);
+  if (!chosen_stores.empty()) {
+    config.stores.clear();
+    for (const std::string& id : chosen_stores)
+      (void)parse_store_kind(id, &config.stores.emplace_back());
+  }
   config.exe = self_exe();
   const std::vector<std::string> cubins = load_corpus(config.corpus_dir);
   if (cubins.empty()) {
@@ -1160,13 +1072,8 @@ int main(int argc, char** argv) {
                  seconds_since(size_start));
   }
   if (!targets.empty()) {
-    std::printf(
-        "### Targets at N = 10,000 (issue 7)\n\n| Target | Measured | Result |\n"
-        "|---|---|---|\n");
-    for (const Target& t : targets)
-      std::printf("| %s | %s | %s |\n", t.name.c_str(), t.measured.c_str(),
-                  t.met ? "met" : "**missed**");
-    std::printf("\n");
+    std::printf("### Targets at N = 10,000 (issue 7)\n\n");
+    print_targets("Target", targets);
   }
   std::printf("peer_bench took %.0f s; load average at the end: %s.\n\n", seconds_since(start),
               load_average().c_str());
