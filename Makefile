@@ -5,11 +5,13 @@ BUILD     ?= build
 JOBS      ?= $(shell nproc)
 CMAKE     ?= cmake
 CTEST_ARGS ?=
+# WERROR=ON turns warnings into errors (CI sets it).
+WERROR    ?= OFF
 DEB_PACKAGES := g++ cmake make pkg-config libzstd-dev libxxhash-dev libgtest-dev libgmock-dev \
                 libbenchmark-dev ninja-build libcli11-dev nlohmann-json3-dev
 DEB_PACKAGES += pybind11-dev python3-dev python3-pytest
 
-.PHONY: all deps configure build test demo bench asan tsan test-sanitizers format clean fuzz soak
+.PHONY: all deps configure build test demo bench asan tsan test-sanitizers format lint clean fuzz soak
 
 all: build
 
@@ -29,7 +31,7 @@ deps:
 	$(call install_missing,$(DEB_PACKAGES))
 
 $(BUILD)/CMakeCache.txt:
-	$(CMAKE) -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	$(CMAKE) -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTCACHE_WERROR=$(WERROR) $(CMAKE_ARGS)
 
 configure: deps $(BUILD)/CMakeCache.txt
 
@@ -71,6 +73,15 @@ test-sanitizers: asan tsan
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc' '*.cpp')
+
+# Lint: every file formatted as .clang-format says, and clang-tidy's checks
+# (.clang-tidy) clean over the library and the tool. Needs the build's
+# compile_commands.json.
+LINT_PACKAGES := clang-format clang-tidy
+lint: configure
+	$(call install_missing,$(LINT_PACKAGES))
+	clang-format --dry-run --Werror $$(git ls-files '*.h' '*.cc' '*.cpp')
+	git ls-files 'src/*.cc' 'tools/*.cc' | xargs -P $(JOBS) -n 4 clang-tidy -p $(BUILD) --quiet
 
 # Fuzzing (fuzz/README.md): clang's libFuzzer with ASan+UBSan, in its own build
 # directory; FUZZ_TIME seconds per target. Installs clang and its runtime when missing.

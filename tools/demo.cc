@@ -56,6 +56,75 @@ class Progress {
 
 }  // namespace
 
+// The table of kernels and the totals; returns how many failed.
+size_t print_report(const std::vector<bundled::KernelLookup>& lookups, double setup_ms,
+                    double ready_ms) {
+  using bundled::kDemoKernelCount;
+  using bundled::kDemoKernels;
+  std::printf("\n%-66s %11s %11s %9s\n", "kernel", "cold ms", "this run ms", "bytes");
+  double cold_total = 0, warm_total = 0;
+  size_t hits = 0, failed = 0, bytes = 0;
+  for (size_t k = 0; k < kDemoKernelCount; ++k) {
+    const bundled::KernelLookup& lookup = lookups[k];
+    const char* name = kDemoKernels[k].name_expression;
+    if (!lookup.status.ok()) {
+      ++failed;
+      std::printf("%-66.66s FAILED: %s\n", name, lookup.status.to_string().c_str());
+      continue;
+    }
+    // NVRTC time: measured now, or recorded when the entry was compiled.
+    const double cold_ms = lookup.kernel.compile_ms;
+    const double this_run_ms = lookup.seconds * 1e3;
+    cold_total += cold_ms;
+    if (lookup.kernel.from_cache) {
+      ++hits;
+      warm_total += this_run_ms;
+    }
+    bytes += lookup.kernel.binary.size();
+    std::printf("%-66.66s %11.1f %11.3f %9zu%s\n", name, cold_ms, this_run_ms,
+                lookup.kernel.binary.size(), lookup.kernel.from_cache ? "" : "  (compiled now)");
+  }
+  std::printf(
+      "\n%zu kernels: %zu from the cache, %zu compiled, %zu failed; %zu bytes of binaries\n",
+      kDemoKernelCount, hits, kDemoKernelCount - hits - failed, failed, bytes);
+  std::printf("cold: %.1f ms of NVRTC compiles in total\n", cold_total);
+  if (hits == kDemoKernelCount) {
+    std::printf("warm: %.2f ms for all lookups: %.0fx faster than compiling\n", warm_total,
+                warm_total > 0 ? cold_total / warm_total : 0.0);
+  }
+  std::printf(
+      "process start to all kernels ready: %.1f ms (of which %.1f ms setting up engines "
+      "and opening the cache)\n",
+      ready_ms, setup_ms);
+  return failed;
+}
+
+// Loads every kernel onto the GPU; returns how many failed (the driver too).
+size_t load_onto_gpu(const std::vector<bundled::KernelLookup>& lookups) {
+  rtcache::CudaDriver* driver = nullptr;
+  rtcache::Status s = rtcache::CudaDriver::get(&driver);
+  if (!s.ok()) {
+    std::printf("GPU: %s\n", s.to_string().c_str());
+    return 1;
+  }
+  auto start = Clock::now();
+  size_t loaded = 0, failed = 0;
+  for (const bundled::KernelLookup& lookup : lookups) {
+    rtcache::CudaFunction fn;
+    if (!lookup.status.ok()) continue;
+    s = driver->load(lookup.kernel, &fn);
+    if (s.ok()) {
+      ++loaded;
+    } else {
+      std::printf("GPU: %s\n", s.to_string().c_str());
+      ++failed;
+    }
+  }
+  std::printf("GPU: loaded %zu kernels onto %s (%s) in %.1f ms\n", loaded,
+              driver->device_name().c_str(), driver->device_arch().c_str(), ms_since(start));
+  return failed;
+}
+
 int main(int argc, char** argv) {
   using bundled::kDemoKernelCount;
   using bundled::kDemoKernels;
@@ -100,65 +169,8 @@ int main(int argc, char** argv) {
       });
   const double ready_ms = ms_since(kProcessStart);
 
-  std::printf("\n%-66s %11s %11s %9s\n", "kernel", "cold ms", "this run ms", "bytes");
-  double cold_total = 0, warm_total = 0;
-  size_t hits = 0, failed = 0, bytes = 0;
-  for (size_t k = 0; k < kDemoKernelCount; ++k) {
-    const bundled::KernelLookup& lookup = lookups[k];
-    const char* name = kDemoKernels[k].name_expression;
-    if (!lookup.status.ok()) {
-      ++failed;
-      std::printf("%-66.66s FAILED: %s\n", name, lookup.status.to_string().c_str());
-      continue;
-    }
-    // NVRTC time: measured now, or recorded when the entry was compiled.
-    const double cold_ms = lookup.kernel.compile_ms;
-    const double this_run_ms = lookup.seconds * 1e3;
-    cold_total += cold_ms;
-    if (lookup.kernel.from_cache) {
-      ++hits;
-      warm_total += this_run_ms;
-    }
-    bytes += lookup.kernel.binary.size();
-    std::printf("%-66.66s %11.1f %11.3f %9zu%s\n", name, cold_ms, this_run_ms,
-                lookup.kernel.binary.size(), lookup.kernel.from_cache ? "" : "  (compiled now)");
-  }
-  std::printf(
-      "\n%zu kernels: %zu from the cache, %zu compiled, %zu failed; %zu bytes of binaries\n",
-      kDemoKernelCount, hits, kDemoKernelCount - hits - failed, failed, bytes);
-  std::printf("cold: %.1f ms of NVRTC compiles in total\n", cold_total);
-  if (hits == kDemoKernelCount) {
-    std::printf("warm: %.2f ms for all lookups: %.0fx faster than compiling\n", warm_total,
-                warm_total > 0 ? cold_total / warm_total : 0.0);
-  }
-  std::printf(
-      "process start to all kernels ready: %.1f ms (of which %.1f ms setting up engines "
-      "and opening the cache)\n",
-      ready_ms, setup_ms);
-  if (load_on_gpu) {
-    rtcache::CudaDriver* driver = nullptr;
-    rtcache::Status s = rtcache::CudaDriver::get(&driver);
-    if (!s.ok()) {
-      std::printf("GPU: %s\n", s.to_string().c_str());
-      failed = std::max<size_t>(failed, 1);
-    } else {
-      auto start = Clock::now();
-      size_t loaded = 0;
-      for (const bundled::KernelLookup& lookup : lookups) {
-        rtcache::CudaFunction fn;
-        if (!lookup.status.ok()) continue;
-        s = driver->load(lookup.kernel, &fn);
-        if (s.ok()) {
-          ++loaded;
-        } else {
-          std::printf("GPU: %s\n", s.to_string().c_str());
-          ++failed;
-        }
-      }
-      std::printf("GPU: loaded %zu kernels onto %s (%s) in %.1f ms\n", loaded,
-                  driver->device_name().c_str(), driver->device_arch().c_str(), ms_since(start));
-    }
-  }
+  size_t failed = print_report(lookups, setup_ms, ready_ms);
+  if (load_on_gpu) failed += load_onto_gpu(lookups);
   engines.close();  // each engine saves the shared implicit handle as it lets go of it
   std::error_code ec;
   auto size = std::filesystem::file_size(cache_path, ec);
