@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <iostream>
 #include <iterator>
 #include <limits>
 
@@ -111,7 +113,7 @@ std::string OneLine(std::string_view text) {
   return line;
 }
 
-Status ReadInput(const std::string& path, std::string* data) {
+Status ReadInput(const std::string& path, uint64_t max_bytes, std::string* data) {
   data->clear();
   const bool from_stdin = path == "-";
   const std::string name = from_stdin ? "standard input" : path;
@@ -123,6 +125,11 @@ Status ReadInput(const std::string& path, std::string* data) {
     const ssize_t got = ::read(fd, buffer, sizeof buffer);
     if (got > 0) {
       data->append(buffer, static_cast<size_t>(got));
+      if (data->size() > max_bytes) {
+        status = Status::InvalidArgument(name + ": more than " + std::to_string(max_bytes) +
+                                         " bytes, the limit for a value; not read further");
+        break;
+      }
     } else if (got == 0) {
       break;
     } else if (errno != EINTR) {
@@ -132,6 +139,17 @@ Status ReadInput(const std::string& path, std::string* data) {
   }
   if (!from_stdin) ::close(fd);
   return status;
+}
+
+Status OpenInput(const std::string& path, std::unique_ptr<std::istream>* stream) {
+  if (path == "-") {
+    *stream = std::make_unique<std::istream>(std::cin.rdbuf());
+    return Status::OK();
+  }
+  auto file = std::make_unique<std::ifstream>(path, std::ios::binary);
+  if (!*file) return ErrnoStatus(path, errno);
+  *stream = std::move(file);
+  return Status::OK();
 }
 
 Status WriteOutput(const std::string& path, std::string_view data) {

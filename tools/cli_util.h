@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <istream>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -33,8 +35,13 @@ std::string FormatBytes(uint64_t bytes);
 // Replaces line breaks so that an error is always exactly one line.
 std::string OneLine(std::string_view text);
 
-// Reads all of `path`, or of standard input when path is "-".
-Status ReadInput(const std::string& path, std::string* data);
+// Reads all of `path`, or of standard input when path is "-": at most
+// `max_bytes` (InvalidArgument naming the input and the limit beyond that, so
+// an endless input cannot exhaust memory).
+Status ReadInput(const std::string& path, uint64_t max_bytes, std::string* data);
+
+// Opens `path` for reading, or standard input when path is "-".
+Status OpenInput(const std::string& path, std::unique_ptr<std::istream>* stream);
 
 // Writes all of data to `path` (created or truncated, mode 0666 less the
 // umask), or to standard output when path is "-".

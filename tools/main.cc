@@ -244,10 +244,11 @@ int RunGet(const Options& options, const std::string& path, const std::string& k
 
 int RunPut(const Options& options, const std::string& path, const std::string& key,
            const std::string& input, const std::string& metadata) {
-  std::string value;
-  Status s = ReadInput(input, &value);
   std::shared_ptr<RuntimeCache> cache;
-  if (s.ok()) s = OpenCache(path, options, &cache);
+  Status s = OpenCache(path, options, &cache);
+  std::string value;
+  if (s.ok()) s = ReadInput(input, options.max_value_bytes, &value);
+  if (s.ok()) s = cache->check_put(key, value.size(), metadata.size());
   if (s.ok()) {
     cache->put(key, Bytes(std::move(value)), metadata);
     s = cache->save();  // takes the lock and merges with what others saved
@@ -380,6 +381,14 @@ int RunPrune(const Options& options, const std::string& path, const std::string&
   return Finish("prune", kExitOk);
 }
 
+int RunClear(const Options& options, const std::string& path) {
+  Status s = RequireFile(path);
+  if (s.ok()) s = clear_file(path, options);
+  if (!s.ok()) return Fail("clear", s);
+  std::cout << path << ": deleted\n";
+  return Finish("clear", kExitOk);
+}
+
 int RunCompact(const Options& options, const std::string& path) {
   FileReport before, after;
   Status s = RequireFile(path);
@@ -411,13 +420,19 @@ int RunExport(const Options& options, const std::string& path, const std::string
 }
 
 int RunImport(const Options& options, const std::string& path, const std::string& input) {
-  std::string bytes;
-  Status s = ReadInput(input, &bytes);
+  std::unique_ptr<std::istream> stream;
+  Status s = OpenInput(input, &stream);
   // Deserialized into an in-memory handle first, to count and check the
   // entries before the file is touched; then saved into FILE under its lock.
-  std::shared_ptr<RuntimeCache> imported = RuntimeCache::create();
+  // With the command's options (lock timeout, trust, limits), but no file.
+  Options in_memory = options;
+  in_memory.path.clear();
+  in_memory.autosave_on_del = false;
+  std::shared_ptr<RuntimeCache> imported = RuntimeCache::create(in_memory);
   if (s.ok()) {
-    s = imported->deserialize(bytes);
+    // Header first: anything that is not an image stops at once; an image is
+    // read up to the length it declares.
+    s = imported->load_from_stream(*stream);
     if (!s.ok()) s = s.with_context(input == "-" ? "standard input" : input);
   }
   if (s.ok()) s = imported->save(path);
@@ -498,10 +513,11 @@ std::string DecodeKey(const std::string& text) {
 std::string FirstUnexpectedArgument(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--log" || arg == "--lock-timeout") {
+    if (arg == "--log" || arg == "--lock-timeout" || arg == "--max-value-size") {
       ++i;
-    } else if (arg.starts_with("--log=") || arg.starts_with("--lock-timeout=") || arg == "-h" ||
-               arg == "--help" || arg == "--version" || arg == "--trust-others") {
+    } else if (arg.starts_with("--log=") || arg.starts_with("--lock-timeout=") ||
+               arg.starts_with("--max-value-size=") || arg == "-h" || arg == "--help" ||
+               arg == "--version" || arg == "--trust-others") {
       continue;
     } else {
       return std::string(arg);
@@ -544,6 +560,11 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
                  "Wait this long for another process holding the lock (default 10s)")
       ->type_name("DURATION")
       ->check(DurationValidator());
+  std::string max_value_text;
+  app.add_option("--max-value-size", max_value_text,
+                 "Largest value to accept or serve (default and most: 1G)")
+      ->type_name("SIZE")
+      ->check(SizeValidator());
   bool trust_others = false;
   app.add_flag("--trust-others", trust_others,
                "Accept files other users own or may write (a group-shared cache); "
@@ -683,6 +704,14 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
                     [&] { return RunCompact(options, path); });
   add_positional(sub, "FILE", &path, "Cache file");
 
+  sub = add_command(
+      "clear", "Delete the cache file under its lock (a way out of a full disk)",
+      "Deletes FILE under its lock, with the checks of a save: a symbolic link, a file that\n"
+      "is not an rtcache file and an untrusted file are refused. Needs no disk space.\n"
+      "Processes using the cache start a new file at their next save.",
+      [&] { return RunClear(options, path); });
+  add_positional(sub, "FILE", &path, "Cache file");
+
   sub = add_command("export", "Write the portable serialized cache to OUT (- for stdout)",
                     "Writes the byte string of serialize() (the file format, compacted) to OUT.",
                     [&] { return RunExport(options, path, output); });
@@ -739,6 +768,9 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
   }
   (void)parse_duration(lock_timeout_text, &options.lock_timeout);  // validated by the parser
   options.trust_others = trust_others;  // else the library reads RTCACHE_TRUST_OTHERS
+  if (!max_value_text.empty()) {
+    (void)parse_byte_size(max_value_text, &options.max_value_bytes);  // validated by the parser
+  }
   for (const Command& command : commands) {
     if (command.app->parsed()) return command.run();
   }

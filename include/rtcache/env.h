@@ -83,12 +83,28 @@ class RTCACHE_EXPORT File {
   // destructor closes silently if this was not called.
   virtual Status close() = 0;
   virtual const std::string& path() const = 0;
+  // Takes an exclusive inter-process lock (flock) on this open file, waiting
+  // at most `timeout` (LockTimeout after that); held until the file is
+  // closed. Writers lock the cache file itself as well as its lock file, so
+  // that deleting the lock file cannot let a second writer in. The default
+  // does nothing (a file with no descriptor behind it, such as an image in
+  // memory).
+  virtual Status lock(std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return Status::OK();
+  }
 };
 
 // An exclusive inter-process lock; released when destroyed.
 class RTCACHE_EXPORT FileLock {
  public:
   virtual ~FileLock() = default;
+  // What the lock is held on (its owner and mode are trust-checked like the
+  // cache file's). NotSupported where there is no such file.
+  virtual Status stat(FileInfo* info) {
+    (void)info;
+    return Status::NotSupported("lock: no file to stat");
+  }
 };
 
 class RTCACHE_EXPORT Env {
@@ -121,6 +137,17 @@ class RTCACHE_EXPORT Env {
   // stays held by someone else.
   virtual Status lock(const std::string& path, uint32_t mode, std::chrono::milliseconds timeout,
                       std::unique_ptr<FileLock>* lock) = 0;
+  // Takes an exclusive lock on the directory `dir` itself (never created),
+  // waiting at most `timeout`: creating a cache file happens under it, so two
+  // writers can never both create one. The default takes none (*lock stays
+  // empty), for Envs without directories.
+  virtual Status lock_dir(const std::string& dir, std::chrono::milliseconds timeout,
+                          std::unique_ptr<FileLock>* lock) {
+    (void)dir;
+    (void)timeout;
+    lock->reset();
+    return Status::OK();
+  }
   // Wall-clock time in nanoseconds since the Unix epoch.
   virtual int64_t now_nanos() = 0;
 };
@@ -157,6 +184,10 @@ class RTCACHE_EXPORT EnvWrapper : public Env {
   Status lock(const std::string& p, uint32_t mode, std::chrono::milliseconds timeout,
               std::unique_ptr<FileLock>* lock) override {
     return target_->lock(p, mode, timeout, lock);
+  }
+  Status lock_dir(const std::string& d, std::chrono::milliseconds timeout,
+                  std::unique_ptr<FileLock>* lock) override {
+    return target_->lock_dir(d, timeout, lock);
   }
   int64_t now_nanos() override { return target_->now_nanos(); }
 

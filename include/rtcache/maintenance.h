@@ -70,6 +70,12 @@ struct RepairReport {
 RTCACHE_EXPORT Status repair_file(const std::string& path, RepairReport* report,
                                   const Options& options = {});
 
+// Deletes the cache file (a way out of a full disk: needs no space), under
+// the same locks and checks as a save: a symbolic link, a file that is not an
+// rtcache file and an untrusted file are refused and left alone. Writers
+// waiting meanwhile start a new file. NotFound when there is no file.
+RTCACHE_EXPORT Status clear_file(const std::string& path, const Options& options = {});
+
 struct PruneReport {
   std::vector<std::string> removed_keys;
   uint64_t removed_bytes = 0;

@@ -59,8 +59,12 @@ struct Options {
   // only reads does not rewrite the index on every exit.
   std::chrono::seconds last_use_resolution{600};
 
-  // A record in a file that declares a value larger than this is treated as
-  // damaged (no allocation is ever made from an unchecked length).
+  // The largest value this handle accepts and serves, at most 1 GiB (the
+  // format's limit; a larger setting means 1 GiB). A put of a larger value is
+  // refused (RuntimeCache::put); a record in a file that declares a larger
+  // one is treated as damaged when read, so no allocation is ever made from an
+  // unchecked length. Compaction and repair copy records up to the format's
+  // limit whatever this says, so they never drop an acknowledged entry.
   uint64_t max_value_bytes = 1ull << 30;
 
   // Size budget: when a save would leave the file's live bytes above this, the

@@ -93,6 +93,7 @@ struct CacheStats {
   uint64_t compactions = 0;
   uint64_t damaged_records = 0;  // records skipped because a checksum failed
   uint64_t evictions = 0;        // entries erased from the file to stay within max_bytes
+  uint64_t rejected_puts = 0;    // puts refused for a key, metadata or value over the limits
 };
 
 class RTCACHE_EXPORT RuntimeCache : public std::enable_shared_from_this<RuntimeCache> {
@@ -128,8 +129,15 @@ class RTCACHE_EXPORT RuntimeCache : public std::enable_shared_from_this<RuntimeC
   Status get(std::string_view key, Bytes* value, std::string* metadata = nullptr);
   bool contains(std::string_view key);
 
-  // Inserts or replaces. The value is kept in memory until saved.
+  // Inserts or replaces. The value is kept in memory until saved. An entry
+  // that a reader would refuse (key or metadata over 1 MiB, value over
+  // Options::max_value_bytes) is refused here instead, so nothing is ever
+  // saved that cannot be read back: it is not stored, one warning names the
+  // key, and stats().rejected_puts counts it. check_put() says so up front.
   void put(std::string_view key, Bytes value, std::string_view metadata = {});
+  // InvalidArgument (naming the key and the limit) when put() would refuse
+  // an entry of these sizes.
+  Status check_put(std::string_view key, uint64_t value_size, uint64_t metadata_size) const;
   void put(std::string_view key, std::string_view value, std::string_view metadata = {}) {
     put(key, Bytes(value), metadata);
   }

@@ -268,10 +268,14 @@ void define_entries(CacheClass& cls) {
           [](RuntimeCache& self, std::string_view key, const py::buffer& value,
              std::string_view metadata) {
             Bytes bytes(copy_buffer(value));
+            // Refused loudly here, where the C++ put() only warns.
+            check(self.check_put(key, bytes.size(), metadata.size()));
             released([&] { self.put(key, std::move(bytes), metadata); });
           },
           py::arg("key"), py::arg("value"), py::arg("metadata") = "",
-          "Inserts or replaces; the value (bytes-like) is kept in memory until saved.")
+          "Inserts or replaces; the value (bytes-like) is kept in memory until saved. "
+          "InvalidArgumentError (a ValueError) for a key or metadata over 1 MiB or a value "
+          "over max_value_bytes: nothing is stored that could not be read back.")
       .def(
           "erase",
           [](RuntimeCache& self, std::string_view key) {
@@ -380,6 +384,7 @@ void define_stats(py::module_& m) {
       .def_readonly("compactions", &CacheStats::compactions)
       .def_readonly("damaged_records", &CacheStats::damaged_records)
       .def_readonly("evictions", &CacheStats::evictions)
+      .def_readonly("rejected_puts", &CacheStats::rejected_puts)
       .def("__repr__", [](const CacheStats& s) {
         return repr_of("CacheStats", {{"entries", py::cast(s.entries)},
                                       {"hits", py::cast(s.hits)},

@@ -112,3 +112,19 @@ def test_trust_others_is_taken_where_options_are(tmp_path):
     trusting.load()
     assert len(trusting) == 2
     assert rtcache.inspect_file(path, trust_others=True).entries == 2
+
+
+def test_a_value_over_max_value_bytes_is_refused_at_put(tmp_path):
+    """Nothing is stored that a reader would refuse: the put raises and stores nothing."""
+    cache = rtcache.RuntimeCache(tmp_path / "c.rtc", max_value_bytes="4K")
+    cache.put("fits", b"x" * 4096)
+    with pytest.raises(rtcache.InvalidArgumentError, match="too-big"):
+        cache.put("too-big", b"x" * 4097)
+    with pytest.raises(ValueError):
+        cache.put("k" * ((1 << 20) + 1), b"v")
+    assert "too-big" not in cache and "fits" in cache
+    assert cache.stats.rejected_puts == 0  # refused before reaching the handle
+    cache.save()
+    reread = rtcache.RuntimeCache(tmp_path / "c.rtc")
+    reread.load()
+    assert [e.key for e in reread.entries()] == ["fits"]

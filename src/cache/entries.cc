@@ -77,8 +77,50 @@ bool RuntimeCache::contains(std::string_view key) {
   return state_->in_view(key);
 }
 
+namespace {
+
+// A key as a log line shows it: as is when short printable text, else hex.
+std::string describe_key(std::string_view key) {
+  constexpr size_t kShown = 64;
+  const bool printable = std::all_of(key.begin(), key.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  if (printable && key.size() <= kShown) return "\"" + std::string(key) + "\"";
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "hex:";
+  for (unsigned char c : key.substr(0, kShown / 2)) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return key.size() > kShown / 2 ? out + "... (" + std::to_string(key.size()) + " bytes)" : out;
+}
+
+}  // namespace
+
+Status RuntimeCache::check_put(std::string_view key, uint64_t value_size,
+                               uint64_t metadata_size) const {
+  auto refuse = [&](const char* what, uint64_t size, uint64_t limit) {
+    return Status::InvalidArgument("key " + describe_key(key) + ": " + what + " of " +
+                                   std::to_string(size) + " bytes is over the limit of " +
+                                   std::to_string(limit) + " bytes; not stored");
+  };
+  if (key.size() > format::kMaxKeyBytes) return refuse("key", key.size(), format::kMaxKeyBytes);
+  if (metadata_size > format::kMaxMetaBytes) {
+    return refuse("metadata", metadata_size, format::kMaxMetaBytes);
+  }
+  if (value_size > state_->limits.max_value_bytes) {
+    return refuse("value", value_size, state_->limits.max_value_bytes);
+  }
+  return Status::OK();
+}
+
 void RuntimeCache::put(std::string_view key, Bytes value, std::string_view metadata) {
   State& st = *state_;
+  if (Status s = check_put(key, value.size(), metadata.size()); !s.ok()) {
+    st.rejected_puts.fetch_add(1, std::memory_order_relaxed);
+    log(LogLevel::kWarning, (options_.path.empty() ? "" : options_.path + ": ") + s.message());
+    return;
+  }
   const int64_t now = st.env->now_nanos();
   std::unique_lock lock(st.mu);
   Entry& e = st.overlay[std::string(key)];
@@ -164,6 +206,7 @@ CacheStats RuntimeCache::stats() const {
   s.compactions = st.compactions.load();
   s.damaged_records = st.damaged.load();
   s.evictions = st.evictions.load();
+  s.rejected_puts = st.rejected_puts.load();
   std::shared_lock lock(st.mu);
   s.entries = st.view ? st.view->slots.size() : 0;
   s.live_bytes = st.view ? st.view->live_bytes : 0;

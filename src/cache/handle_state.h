@@ -81,7 +81,7 @@ struct RuntimeCache::State {
   std::mutex token_mu;
 
   std::atomic<uint64_t> hits{0}, misses{0}, puts{0}, erases{0}, bytes_loaded{0}, bytes_saved{0},
-      saves{0}, save_failures{0}, compactions{0}, damaged{0}, evictions{0};
+      saves{0}, save_failures{0}, compactions{0}, damaged{0}, evictions{0}, rejected_puts{0};
 
   // Whether `key` is live in the view (a hash match; the key is checked on read).
   bool in_view(std::string_view key) const {

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "cache/storage_options.h"
+#include "common/paths.h"
 #include "rtcache/env.h"
 #include "rtcache/runtime_cache.h"
 #include "storage/format.h"
@@ -91,13 +92,14 @@ Status repair_file(const std::string& path, RepairReport* report, const Options&
   const Options options = with_environment(given);
   *report = RepairReport{};
   Env* env = env_of(options);
-  std::unique_ptr<FileLock> lock;
-  Status s = env->lock(path + ".lock", options.file_mode, options.lock_timeout, &lock);
+  // A writer's locks and checks: repair never follows a symbolic link, never
+  // launders a file it would not trust, and makes no lock file beside a file
+  // that is not an rtcache file.
+  store::WriteLock locked;
+  Status s = store::lock_existing(env, path, commit_options_of(options), &locked);
   if (!s.ok()) return s;
-  std::shared_ptr<File> file;
-  uint64_t size = 0;
-  s = store::open_for_walk(env, path, &file, &size);
-  if (!s.ok()) return s;
+  const std::shared_ptr<File>& file = locked.file;
+  const uint64_t size = locked.info.size;
   // Last-use times come from the index where it can still be read.
   std::shared_ptr<const store::View> indexed;
   std::unordered_map<uint64_t, int64_t> last_used;
@@ -129,6 +131,17 @@ Status repair_file(const std::string& path, RepairReport* report, const Options&
   if (!s.ok()) return s;
   report->kept = repaired->slots.size();
   return Status::OK();
+}
+
+Status clear_file(const std::string& path, const Options& given) {
+  const Options options = with_environment(given);
+  Env* env = env_of(options);
+  store::WriteLock locked;
+  Status s = store::lock_existing(env, path, commit_options_of(options), &locked);
+  if (!s.ok()) return s;
+  s = env->remove(path);
+  if (s.ok() && options.sync) s = env->sync_dir(parent_dir(path));
+  return s;
 }
 
 Status prune_file(const std::string& path, uint64_t max_bytes, std::chrono::seconds older_than,

@@ -2,6 +2,7 @@
 // merged under its lock, or another file).
 #include <algorithm>
 
+#include "cache/decode_budget.h"
 #include "cache/handle_state.h"
 #include "cache/record_encoding.h"
 #include "cache/storage_options.h"
@@ -39,6 +40,14 @@ Status RuntimeCache::load(const std::string& path) {
   std::shared_ptr<const store::View> view;
   Status s = store::open_view(st.env, target, st.limits, nullptr, &view);
   if (s.is_not_found()) return Status::OK();
+  if (!s.ok()) return s;
+  // Every value is held at once: decoded within a budget, sized by the file.
+  DecodeBudget budget(view->file_size);
+  s = Status::OK();
+  for_each_record(st, *view, store::ReadMode::kHeaderOnly, kEverySlot,
+                  [&](const format::Slot&, store::Record& record) {
+                    if (s.ok()) s = budget.charge(target, record.header.raw_len);
+                  });
   if (!s.ok()) return s;
   std::vector<std::pair<store::Record, int64_t>> records;  // with its last use
   for_each_record(st, *view, store::ReadMode::kValue, kEverySlot,

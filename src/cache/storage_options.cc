@@ -1,5 +1,6 @@
 #include "cache/storage_options.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <set>
@@ -51,7 +52,7 @@ Env* env_of(const Options& options) {
 
 store::Limits limits_of(const Options& options) {
   store::Limits limits;
-  limits.max_value_bytes = options.max_value_bytes;
+  limits.max_value_bytes = std::min(options.max_value_bytes, format::kMaxValueBytes);
   limits.trust_others = options.trust_others;
   return limits;
 }

@@ -4,6 +4,7 @@
 #include <iterator>
 #include <ostream>
 
+#include "cache/decode_budget.h"
 #include "cache/handle_state.h"
 #include "cache/record_encoding.h"
 #include "cache/storage_options.h"
@@ -80,12 +81,18 @@ Status RuntimeCache::deserialize(std::string_view bytes) {
       view->damaged_records != 0) {
     return Status::Corruption(name + ": truncated or damaged (no complete index at its end)");
   }
-  // Verify everything before changing anything.
+  // Verify everything before changing anything, decoding within a budget.
+  DecodeBudget budget(bytes.size());
   std::vector<store::Record> records(view->slots.size());
   for (size_t i = 0; i < view->slots.size(); ++i) {
     const format::Slot& slot = view->slots[i];
     s = store::read_record(*view->file, slot.offset, slot.length, st.limits,
-                           store::ReadMode::kValue, &records[i]);
+                           store::ReadMode::kHeaderOnly, &records[i]);
+    if (s.ok()) s = budget.charge(name, records[i].header.raw_len);
+    if (s.ok()) {
+      s = store::read_record(*view->file, slot.offset, slot.length, st.limits,
+                             store::ReadMode::kValue, &records[i]);
+    }
     if (!s.ok()) return s;
     if (format::hash_key(records[i].key) != slot.key_hash) {
       return Status::Corruption(name + ": index does not match record at offset " +
@@ -123,13 +130,19 @@ Status RuntimeCache::save_to_stream(std::ostream& stream, size_t* bytes_written)
 Status RuntimeCache::load_from_stream(std::istream& stream, size_t* bytes_read) {
   if (bytes_read) *bytes_read = 0;
   // Read the header first: an image says how long it is, so exactly one image
-  // is consumed; anything else is read to the end of the stream.
+  // is consumed; a whole cache file (no length) is read to the end of the
+  // stream; anything else is refused at once, so that an endless stream of
+  // something else (/dev/zero) is not read into memory.
   std::string bytes(format::kFileHeaderSize, '\0');
   stream.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   bytes.resize(static_cast<size_t>(stream.gcount()));
+  if (stream.bad()) return Status::IOError("stream: read failed");
   format::FileHeader header;
-  if (bytes.size() == format::kFileHeaderSize && format::decode_file_header(bytes, &header).ok() &&
-      header.image_length > bytes.size()) {
+  if (!bytes.empty()) {
+    Status hs = format::decode_file_header(bytes, &header);
+    if (!hs.ok()) return hs.with_context("serialized cache");
+  }
+  if (header.image_length > bytes.size()) {
     // In chunks, so a damaged length cannot make us allocate more than the
     // stream really holds.
     std::string chunk;

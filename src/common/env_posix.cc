@@ -33,6 +33,56 @@ void fill_info(const struct stat& st, FileInfo* info) {
   info->is_symlink = S_ISLNK(st.st_mode);
 }
 
+// Opens (creating it with exactly `mode` when missing) the lock file,
+// never through a symbolic link.
+Status open_lock_file(const std::string& path, uint32_t mode, int* out) {
+  int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    // Created exclusively so that the requested mode is set exactly (the
+    // umask would narrow a group-shared mode).
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                static_cast<mode_t>(mode));
+    if (fd >= 0) {
+      (void)::fchmod(fd, static_cast<mode_t>(mode));
+    } else if (errno == EEXIST) {
+      fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);  // lost a race: fine
+    }
+  }
+  if (fd < 0) {
+    if (errno == ELOOP) return Status::PermissionDenied(path + ": is a symbolic link");
+    return posix_error(path, errno);
+  }
+  *out = fd;
+  return Status::OK();
+}
+
+// Takes flock on fd, backing off up to 10 ms between tries, until `deadline`.
+Status wait_for_flock(const std::string& path, int fd,
+                      std::chrono::steady_clock::time_point deadline,
+                      std::chrono::milliseconds timeout, std::chrono::microseconds* pause) {
+  while (true) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return Status::OK();
+    int err = errno;
+    if (err != EWOULDBLOCK && err != EINTR) return posix_error(path, err);
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      return Status::LockTimeout(path + ": held by another process for more than " +
+                                 std::to_string(timeout.count()) + " ms");
+    }
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(*pause, deadline - now));
+    *pause = std::min(*pause * 2, std::chrono::microseconds(10'000));
+  }
+}
+
+// True when `path` (not followed) still names the open file `fd`, and that
+// file has not been unlinked.
+bool still_named_by(const std::string& path, int fd) {
+  struct stat held, named;
+  if (::fstat(fd, &held) != 0 || held.st_nlink == 0) return false;
+  if (::lstat(path.c_str(), &named) != 0) return false;
+  return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
 class PosixFile final : public File {
  public:
   PosixFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
@@ -127,6 +177,11 @@ class PosixFile final : public File {
 
   const std::string& path() const override { return path_; }
 
+  Status lock(std::chrono::milliseconds timeout) override {
+    auto pause = std::chrono::microseconds(50);
+    return wait_for_flock(path_, fd_, std::chrono::steady_clock::now() + timeout, timeout, &pause);
+  }
+
  private:
   std::string path_;
   int fd_;
@@ -136,6 +191,12 @@ class PosixLock final : public FileLock {
  public:
   explicit PosixLock(int fd) : fd_(fd) {}
   ~PosixLock() override { ::close(fd_); }  // closing the description drops the flock
+  Status stat(FileInfo* info) override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return posix_error("lock file", errno);
+    fill_info(st, info);
+    return Status::OK();
+  }
 
  private:
   int fd_;
@@ -276,41 +337,38 @@ class PosixEnv final : public Env {
 
   Status lock(const std::string& path, uint32_t mode, std::chrono::milliseconds timeout,
               std::unique_ptr<FileLock>* lock) override {
-    // Usually it exists. When not, it is created exclusively so that the
-    // requested mode can be set exactly (the umask would narrow a
-    // group-shared mode).
-    int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  static_cast<mode_t>(mode));
-      if (fd >= 0) {
-        (void)::fchmod(fd, static_cast<mode_t>(mode));
-      } else if (errno == EEXIST) {
-        fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);  // lost a race: fine
-      }
-    }
-    if (fd < 0) {
-      if (errno == ELOOP) return Status::PermissionDenied(path + ": is a symbolic link");
-      return posix_error(path, errno);
-    }
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto pause = std::chrono::microseconds(50);
     while (true) {
-      if (::flock(fd, LOCK_EX | LOCK_NB) == 0) break;
-      int err = errno;
-      if (err != EWOULDBLOCK && err != EINTR) {
+      int fd = -1;
+      Status s = open_lock_file(path, mode, &fd);
+      if (!s.ok()) return s;
+      s = wait_for_flock(path, fd, deadline, timeout, &pause);
+      if (!s.ok()) {
         ::close(fd);
-        return posix_error(path, err);
+        return s;
       }
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) {
-        ::close(fd);
-        return Status::LockTimeout(path + ": held by another process for more than " +
-                                   std::to_string(timeout.count()) + " ms");
+      // The standard lock-file dance: the lock is only worth something if the
+      // path still names the file we locked. Someone may have deleted or
+      // replaced it between our open and our flock (a /tmp cleaner, an admin,
+      // another user); then a second writer would lock a different file.
+      if (still_named_by(path, fd)) {
+        *lock = std::make_unique<PosixLock>(fd);
+        return Status::OK();
       }
-      // Back off, growing to 10 ms, so a long wait costs little CPU.
-      std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));
-      pause = std::min(pause * 2, std::chrono::microseconds(10'000));
+      ::close(fd);
+    }
+  }
+
+  Status lock_dir(const std::string& dir, std::chrono::milliseconds timeout,
+                  std::unique_ptr<FileLock>* lock) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return posix_error(dir, errno);
+    auto pause = std::chrono::microseconds(50);
+    Status s = wait_for_flock(dir, fd, std::chrono::steady_clock::now() + timeout, timeout, &pause);
+    if (!s.ok()) {
+      ::close(fd);
+      return s;
     }
     *lock = std::make_unique<PosixLock>(fd);
     return Status::OK();

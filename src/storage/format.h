@@ -27,8 +27,11 @@ inline constexpr size_t kSlotSize = 32;
 // tail can find the latest one by probing backwards.
 inline constexpr uint64_t kIndexAlignment = 4096;
 // Sanity bounds on lengths read from a file, checked before any allocation.
+// They are the format's: writers refuse larger entries, so every reader with
+// default limits reads every entry any writer saved.
 inline constexpr uint32_t kMaxKeyBytes = 1u << 20;
 inline constexpr uint32_t kMaxMetaBytes = 1u << 20;
+inline constexpr uint64_t kMaxValueBytes = 1ull << 30;
 
 enum class RecordType : uint8_t { kPut = 1, kErase = 2, kIndex = 3, kPad = 4 };
 enum class IndexKind : uint32_t { kFull = 1, kDelta = 2 };

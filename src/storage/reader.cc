@@ -23,9 +23,10 @@ using format::Slot;
 constexpr uint64_t kBackwardProbeBytes = 16u << 20;
 constexpr size_t kMaxChainLength = 64;
 
-// Reads and verifies the index record at `offset`.
+// Reads and verifies the index record at `offset`, which must end by
+// `bound`, charging its length to *budget.
 Status read_index(File& file, uint64_t offset, uint64_t bound, const Limits& limits,
-                  IndexInfo* info, std::vector<Slot>* slots, uint64_t* length) {
+                  uint64_t* budget, IndexInfo* info, std::vector<Slot>* slots, uint64_t* length) {
   if (offset < kFileHeaderSize || offset % kIndexAlignment != 0) {
     return Status::Corruption(record_at(file.path(), offset) + ": misplaced index");
   }
@@ -39,6 +40,11 @@ Status read_index(File& file, uint64_t offset, uint64_t bound, const Limits& lim
   if (h.type != RecordType::kIndex || offset + h.record_length() > bound) {
     return Status::Corruption(record_at(file.path(), offset) + ": not a complete index");
   }
+  if (h.record_length() > *budget) {
+    return Status::Corruption(record_at(file.path(), offset) +
+                              ": indexes overlap or repeat (more index bytes than the file holds)");
+  }
+  *budget -= h.record_length();
   Limits index_limits = limits;
   index_limits.max_value_bytes = std::max<uint64_t>(limits.max_value_bytes, bound);
   s = read_record(file, offset, h.record_length(), index_limits, ReadMode::kValue, &record);
@@ -50,10 +56,13 @@ Status read_index(File& file, uint64_t offset, uint64_t bound, const Limits& lim
 }
 
 // Follows the chain of indexes from the one at `head` back to a full index (or
-// to `stop_at`, whose slots are `base`) and applies it. Slots that do not lie
-// before their index are dropped as damage.
+// to `stop_at`, whose slots are `base`) and applies it. Each older index must
+// end before the newer one starts (no overlap, never forwards), and every
+// index read is charged to *budget, so that a crafted file cannot make an
+// open cost more than linear time and memory. Slots that do not lie before
+// their index are dropped as damage.
 Status load_chain(View* view, uint64_t head, const Limits& limits, uint64_t stop_at,
-                  const std::vector<Slot>* base) {
+                  const std::vector<Slot>* base, uint64_t* budget) {
   struct Link {
     IndexInfo info;
     std::vector<Slot> slots;
@@ -69,7 +78,8 @@ Status load_chain(View* view, uint64_t head, const Limits& limits, uint64_t stop
     }
     Link link;
     link.offset = offset;
-    Status s = read_index(*view->file, offset, view->file_size, limits, &link.info, &link.slots,
+    const uint64_t bound = chain.empty() ? view->file_size : chain.back().offset;
+    Status s = read_index(*view->file, offset, bound, limits, budget, &link.info, &link.slots,
                           &link.length);
     if (!s.ok()) return s;
     chain.push_back(std::move(link));
@@ -172,14 +182,14 @@ Status read_trailer(File& file, uint64_t size, format::Trailer* trailer, bool* f
   return Status::OK();
 }
 
-Status read_full(View* view, const Limits& limits) {
+Status read_full(View* view, const Limits& limits, uint64_t* budget) {
   const uint64_t size = view->file_size;
   // The common case: the file ends with a trailer pointing at its last index.
   format::Trailer trailer;
   bool found = false;
   Status s = read_trailer(*view->file, size, &trailer, &found);
   if (!s.ok()) return s;
-  if (found && load_chain(view, trailer.index_offset, limits, 0, nullptr).ok()) {
+  if (found && load_chain(view, trailer.index_offset, limits, 0, nullptr, budget).ok()) {
     return Status::OK();
   }
   // A torn tail (a crashed or still running save): probe backwards for the
@@ -189,14 +199,14 @@ Status read_full(View* view, const Limits& limits) {
        pos >= kIndexAlignment && pos >= lowest; pos -= kIndexAlignment) {
     if (pos + format::index_record_length(0) > size) continue;
     View attempt = *view;
-    if (load_chain(&attempt, pos, limits, 0, nullptr).ok()) {
+    if (load_chain(&attempt, pos, limits, 0, nullptr, budget).ok()) {
       *view = std::move(attempt);
       salvage(view, view->end, limits);
       return Status::OK();
     }
   }
   uint64_t last_index = find_index_by_walking(*view, limits);
-  if (last_index != 0 && load_chain(view, last_index, limits, 0, nullptr).ok()) {
+  if (last_index != 0 && load_chain(view, last_index, limits, 0, nullptr, budget).ok()) {
     salvage(view, view->end, limits);
     return Status::OK();
   }
@@ -218,6 +228,11 @@ Status read_view(std::shared_ptr<File> file, const Limits& limits,
   s = read_file_header(*file, info.size, &header);
   if (!s.ok()) return s;
 
+  // Opening reads at most this many bytes of index records, whatever the file
+  // holds: index records never overlap, so a sound file needs at most its
+  // size (once through the trailer's chain); the rest is for probing past a
+  // torn tail. Memory follows: decoded slots take what their records took.
+  uint64_t budget = 2 * info.size;
   const bool same_file = previous && previous->identity == info.identity &&
                          previous->header.file_id == header.file_id && info.identity.inode != 0;
   if (same_file && previous->file_size == info.size) {
@@ -239,7 +254,7 @@ Status read_view(std::shared_ptr<File> file, const Limits& limits,
     s = read_trailer(*view->file, info.size, &trailer, &found);
     if (!s.ok()) return s;
     if (found && load_chain(view.get(), trailer.index_offset, limits, previous->index_offset,
-                            &previous->slots)
+                            &previous->slots, &budget)
                      .ok()) {
       view->live_bytes = sum_lengths(view->slots);
       *out = std::move(view);
@@ -247,7 +262,7 @@ Status read_view(std::shared_ptr<File> file, const Limits& limits,
     }
     view->slots.clear();
   }
-  s = read_full(view.get(), limits);
+  s = read_full(view.get(), limits, &budget);
   if (!s.ok()) return s;
   view->live_bytes = sum_lengths(view->slots);
   *out = std::move(view);
@@ -264,10 +279,12 @@ Status open_view(Env* env, const std::string& path, const Limits& limits,
     return Status::OK();
   }
   if (!info.is_regular) return Status::NotACacheFile(path + ": not a regular file");
-  s = check_trust(path, info, limits);
-  if (!s.ok()) return s;
   std::unique_ptr<File> file;
   s = env->open_read(path, &file);
+  if (!s.ok()) return s;
+  // Checked on what was opened: a file swapped in after the stat above is
+  // the one judged.
+  s = check_opened_trust(env, *file, limits);
   if (!s.ok()) return s;
   return read_view(std::shared_ptr<File>(std::move(file)), limits, previous, out);
 }

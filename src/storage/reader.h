@@ -18,7 +18,10 @@ namespace rtcache::store {
 // Reads an open file's committed state. Reuses `previous` when the file is
 // unchanged and extends it when only new indexes were appended. Errors name
 // the path: NotACacheFile for a foreign or empty file, Corruption for a
-// damaged header, NotSupported for a newer version.
+// damaged header, NotSupported for a newer version. Cost, for any file,
+// however crafted: at most twice its size in index bytes read, and memory
+// linear in the index bytes (index records must not overlap or point
+// forwards; a chain is at most 64 long).
 Status read_view(std::shared_ptr<File> file, const Limits& limits,
                  const std::shared_ptr<const View>& previous, std::shared_ptr<const View>* out);
 

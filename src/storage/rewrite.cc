@@ -81,8 +81,12 @@ Status write_new_file(Env* env, const std::string& path, const CommitOptions& op
   return Status::OK();
 }
 
-Status rewrite_file(Env* env, const std::string& path, const CommitOptions& options,
+Status rewrite_file(Env* env, const std::string& path, const CommitOptions& given,
                     const View& source, std::shared_ptr<const View>* out) {
+  // Every record any writer could save is carried over, whatever limit the
+  // handle that triggered the rewrite reads with.
+  CommitOptions options = given;
+  options.limits.max_value_bytes = format::kMaxValueBytes;
   // In file order: the new file keeps the old one's order of records.
   std::vector<Slot> by_offset = source.slots;
   std::sort(by_offset.begin(), by_offset.end(),

@@ -9,8 +9,20 @@
 
 namespace rtcache::store {
 
-// PermissionDenied unless the file is owned by this user and writable by no
-// one else, or the limits trust others.
+// The rules (also in docs/design.md, "Trust"), unless the limits trust others:
+// - the file is owned by this user and writable by no one else;
+// - its directory is owned by this user or root and writable by no one else,
+//   or is sticky (as /tmp) and the file is this user's (ssh's StrictModes).
+// Checks are made on what was opened (fstat of the descriptor that is read or
+// written), so swapping files between a check and an open changes nothing.
+
+// PermissionDenied unless the file may be trusted.
 Status check_trust(const std::string& path, const FileInfo& info, const Limits& limits);
+
+// PermissionDenied unless the directory holding `path` may be trusted.
+Status check_dir_trust(Env* env, const std::string& path, const Limits& limits);
+
+// Both, for an open file: its own fstat, then its directory.
+Status check_opened_trust(Env* env, File& file, const Limits& limits);
 
 }  // namespace rtcache::store

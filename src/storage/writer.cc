@@ -31,28 +31,96 @@ std::string_view key_of(const EncodedRecord& r) {
   return std::string_view(r.head).substr(format::kRecordHeaderSize, h.key_len);
 }
 
-// Takes the lock and checks what the path names now: *exists is false when
-// there is no file (or an empty one, which a creator left unfinished).
-Status lock_target(Env* env, const std::string& path, const CommitOptions& options,
-                   std::unique_ptr<FileLock>* lock, FileInfo* info, bool* exists) {
-  Status s = env->create_dirs(parent_dir(path), options.dir_mode);
-  if (!s.ok()) return s.with_context(path);
-  s = env->lock(path + ".lock", options.file_mode, options.lock_timeout, lock);
-  if (!s.ok()) return s;
-  s = env->stat(path, false, info);
-  if (s.is_not_found()) {
-    *exists = false;
-    return Status::OK();
-  }
+using Clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds remaining(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, std::chrono::milliseconds(0));
+}
+
+// What the path names, checked before anything is created beside it: a
+// symbolic link, something that is not a regular file, an untrusted file, or
+// a file that is not an rtcache file (an empty one too, unless the caller
+// asked to create the cache) is refused, and no lock file is made next to it.
+Status check_target(Env* env, const std::string& path, const CommitOptions& options, FileInfo* info,
+                    bool* exists) {
+  Status s = env->stat(path, false, info);
+  *exists = s.ok();
+  if (s.is_not_found()) return Status::OK();
   if (!s.ok()) return s;
   if (info->is_symlink) {
     return Status::PermissionDenied(path + ": is a symbolic link; refusing to write through it");
   }
   if (!info->is_regular) return Status::NotACacheFile(path + ": not a regular file");
+  if (info->size == 0) {
+    if (options.create_empty) {
+      *exists = false;  // the caller names it as the cache to create
+      return Status::OK();
+    }
+    return Status::NotACacheFile(path + ": empty file, not an rtcache file");
+  }
+  // Trusted before anything is created beside it (and again, on the opened
+  // descriptor, once locked).
   s = check_trust(path, *info, options.limits);
+  if (s.ok()) s = check_dir_trust(env, path, options.limits);
   if (!s.ok()) return s;
-  *exists = info->size != 0;
-  return Status::OK();
+  std::unique_ptr<File> file;
+  s = env->open_read(path, &file);
+  if (!s.ok()) return s;
+  format::FileHeader header;
+  return read_file_header(*file, info->size, &header);
+}
+
+// The lock file must be this user's (unless others are trusted), so that a
+// lock file another user made cannot stand in for ours. Its mode is not
+// checked: its bytes are never read, and the cache file itself is locked too,
+// so whoever can write the lock file still cannot let a second writer in (a
+// group-shared file_mode makes it group-writable).
+Status check_lock_trust(const std::string& lock_path, FileLock& lock, const Limits& limits) {
+  FileInfo info;
+  Status s = lock.stat(&info);
+  if (s.code() == Status::Code::kNotSupported) return Status::OK();  // no file behind it
+  if (!s.ok()) return s;
+  info.mode &= ~static_cast<uint32_t>(0022);
+  return check_trust(lock_path, info, limits);
+}
+
+// Opens the cache file for writing, and locks it through a second descriptor
+// of its own (`guard`): the written descriptor lives on in the views a save
+// publishes, and a lock on it would outlast the save. Then checks that the
+// path still names the file (compaction may have renamed a new file over it
+// while we waited): the lock-file dance, on the data file.
+Status open_locked(Env* env, const std::string& path, const CommitOptions& options,
+                   Clock::time_point deadline, std::shared_ptr<File>* out,
+                   std::unique_ptr<File>* guard, FileInfo* info, bool* exists) {
+  while (true) {
+    Status s = check_target(env, path, options, info, exists);
+    if (!s.ok() || !*exists) return s;
+    std::unique_ptr<File> file;
+    std::unique_ptr<File> locked;
+    s = env->open_write(path, &file);
+    if (s.ok()) s = env->open_read(path, &locked);
+    if (s.is_not_found()) continue;  // deleted meanwhile
+    if (!s.ok()) return s;
+    s = check_opened_trust(env, *file, options.limits);
+    if (!s.ok()) return s;
+    s = locked->lock(remaining(deadline));
+    if (!s.ok()) return s;
+    FileInfo held, guarded, named;
+    s = file->stat(&held);
+    if (s.ok()) s = locked->stat(&guarded);
+    if (!s.ok()) return s;
+    if (held.identity == guarded.identity && env->stat(path, false, &named).ok() &&
+        named.identity == held.identity) {
+      *out = std::move(file);
+      *guard = std::move(locked);
+      *info = held;
+      return Status::OK();
+    }
+    if (remaining(deadline).count() == 0) {
+      return Status::LockTimeout(path + ": replaced again and again while waiting for it");
+    }
+  }
 }
 
 // A new file: the changes (less what the budget leaves out) written whole to a
@@ -212,20 +280,17 @@ void compact_if_due(Env* env, const std::string& path, const CommitOptions& opti
   }
 }
 
-// An existing file: read what is on disk now, cut a torn tail, append the
-// records, evictions and an index, sync, publish, compact if due.
+// An existing file, open and locked: read what is on disk now, cut a torn
+// tail, append the records, evictions and an index, sync, publish, compact if
+// due.
 Status append_to(Env* env, const std::string& path, const CommitOptions& options,
                  const Changes& changes, const std::shared_ptr<const View>& known,
-                 const FileInfo& info, CommitResult* result) {
+                 const std::shared_ptr<File>& file, const FileInfo& info, CommitResult* result) {
   // A writer that died mid-compaction leaves its temp file; we hold the lock.
   remove_stale_temps(env, path);
-  std::unique_ptr<File> writable;
-  Status s = env->open_write(path, &writable);
-  if (!s.ok()) return s;
-  std::shared_ptr<File> file(std::move(writable));
   std::shared_ptr<const View> current;
-  s = read_view(file, options.limits, known && known->identity == info.identity ? known : nullptr,
-                &current);
+  Status s = read_view(file, options.limits,
+                       known && known->identity == info.identity ? known : nullptr, &current);
   if (!s.ok()) return s;
 
   std::vector<Slot> delta = initial_delta(*current, changes);
@@ -276,17 +341,68 @@ Status append_to(Env* env, const std::string& path, const CommitOptions& options
 
 }  // namespace
 
+namespace {
+
+// The first half of every write: check what the path names, then take the
+// lock file (trusted like the cache file).
+Status take_lock_file(Env* env, const std::string& path, const CommitOptions& options,
+                      Clock::time_point deadline, std::unique_ptr<FileLock>* lock) {
+  FileInfo info;
+  bool exists = false;
+  Status s = check_target(env, path, options, &info, &exists);
+  if (!s.ok()) return s;
+  s = env->create_dirs(parent_dir(path), options.dir_mode);
+  if (!s.ok()) return s.with_context(path);
+  const std::string lock_path = path + ".lock";
+  s = env->lock(lock_path, options.file_mode, remaining(deadline), lock);
+  if (!s.ok()) return s;
+  return check_lock_trust(lock_path, **lock, options.limits);
+}
+
+}  // namespace
+
+Status lock_existing(Env* env, const std::string& path, const CommitOptions& options,
+                     WriteLock* out) {
+  const Clock::time_point deadline = Clock::now() + options.lock_timeout;
+  FileInfo info;
+  bool exists = false;
+  Status s = check_target(env, path, options, &info, &exists);
+  if (!s.ok()) return s;
+  if (!exists) return Status::NotFound(path + ": no such file");
+  s = take_lock_file(env, path, options, deadline, &out->lock);
+  if (s.ok()) {
+    s = open_locked(env, path, options, deadline, &out->file, &out->guard, &out->info, &exists);
+  }
+  if (s.ok() && !exists) s = Status::NotFound(path + ": no such file");
+  return s;
+}
+
 Status commit(Env* env, const std::string& path, const CommitOptions& options,
               const Changes& changes, const std::shared_ptr<const View>& known,
               CommitResult* result) {
   *result = CommitResult{};
+  const Clock::time_point deadline = Clock::now() + options.lock_timeout;
   std::unique_ptr<FileLock> lock;
+  Status s = take_lock_file(env, path, options, deadline, &lock);
+  if (!s.ok()) return s;
   FileInfo info;
   bool exists = false;
-  Status s = lock_target(env, path, options, &lock, &info, &exists);
-  if (!s.ok()) return s;
-  if (!exists) return create_with(env, path, options, changes, result);
-  return append_to(env, path, options, changes, known, info, result);
+  while (true) {
+    std::shared_ptr<File> file;
+    std::unique_ptr<File> guard;  // holds the data file's lock until the save ends
+    s = open_locked(env, path, options, deadline, &file, &guard, &info, &exists);
+    if (!s.ok()) return s;
+    if (exists) return append_to(env, path, options, changes, known, file, info, result);
+    // Creating: under the directory's lock too, so that two writers (one of
+    // them behind a lock file someone deleted) cannot both create the file.
+    std::unique_ptr<FileLock> dir_lock;
+    s = env->lock_dir(parent_dir(path), remaining(deadline), &dir_lock);
+    if (!s.ok()) return s;
+    s = check_target(env, path, options, &info, &exists);
+    if (s.ok() && !exists) s = check_dir_trust(env, path, options.limits);
+    if (!s.ok()) return s;
+    if (!exists) return create_with(env, path, options, changes, result);
+  }
 }
 
 }  // namespace rtcache::store

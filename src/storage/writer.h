@@ -71,6 +71,22 @@ struct CommitResult {
   std::vector<uint64_t> evicted;  // key hashes erased to stay within max_bytes
 };
 
+// The locks a writer holds: the lock file and the cache file itself.
+struct WriteLock {
+  std::unique_ptr<FileLock> lock;  // on path + ".lock"
+  std::shared_ptr<File> file;      // the cache file, open for writing
+  std::unique_ptr<File> guard;     // the cache file again: holds its lock
+  FileInfo info;                   // its fstat
+};
+
+// Takes a writer's locks on an existing cache file (for a rewrite such as
+// repair): refuses a symbolic link, anything that is not an rtcache file
+// (before any lock file is made next to it), and an untrusted file, lock file
+// or directory; then locks the lock file and the file itself. NotFound when
+// there is no file.
+Status lock_existing(Env* env, const std::string& path, const CommitOptions& options,
+                     WriteLock* out);
+
 // Under `path + ".lock"`: reads what is on disk now, cuts a torn tail,
 // appends the changes, evicts past the budget, appends an index, syncs, and
 // compacts past the thresholds. A failure leaves the committed file as it was.
