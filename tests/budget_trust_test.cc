@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 #include <thread>
@@ -32,23 +33,14 @@
 namespace rtcache {
 namespace {
 
-using testing::DescribeStatus;
-using testing::FaultInjectionEnv;
-using testing::FaultOp;
-using testing::MakeValue;
-using testing::Subprocess;
-using testing::TempDir;
-
-constexpr const char* kChild = RTCACHE_reliability_child_PATH;
+using namespace testing;  // the kit (test_util.h)
 
 std::set<std::string> Keys(const std::string& path) {
-  Options options;
-  options.path = path;
-  options.trust_others = true;
-  std::shared_ptr<RuntimeCache> cache;
-  EXPECT_TRUE(RuntimeCache::open(options, &cache).ok());
+  Options trusting;
+  trusting.trust_others = true;
+  auto cache = OpenCache(path, trusting);
   std::vector<EntryInfo> entries;
-  EXPECT_TRUE(cache->entries(&entries).ok());
+  EXPECT_OK(cache->entries(&entries));
   std::set<std::string> keys;
   for (const auto& e : entries) keys.insert(e.key);
   return keys;
@@ -64,13 +56,6 @@ bool WaitFor(Done done, std::chrono::seconds limit = std::chrono::seconds(20)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return true;
-}
-
-bool Logged(testing::LogCapture& log, std::string_view text) {
-  for (const std::string& m : log.warnings()) {
-    if (m.find(text) != std::string::npos) return true;
-  }
-  return false;
 }
 
 // --- size budget ------------------------------------------------------------------------------
@@ -100,40 +85,40 @@ TEST(Budget, LeastRecentlyUsedGoFirstAndThisProcesssEntriesLast) {
     // k0..k9 created in this order.
     auto cache = RuntimeCache::create(BudgetOptions(path, &env, 0));
     for (int i = 0; i < 10; ++i) cache->put("k" + std::to_string(i), Kilo('a' + i));
-    ASSERT_TRUE(cache->save().ok());
+    ASSERT_OK(cache->save());
   }
   {
     // Another process uses k5..k9 later: their last-use times move.
     std::shared_ptr<RuntimeCache> cache;
-    ASSERT_TRUE(RuntimeCache::open(BudgetOptions(path, &env, 0), &cache).ok());
+    ASSERT_OK(RuntimeCache::open(BudgetOptions(path, &env, 0), &cache));
     for (int i = 5; i < 10; ++i) {
       Bytes v;
-      ASSERT_TRUE(cache->get("k" + std::to_string(i), &v).ok());
+      ASSERT_OK(cache->get("k" + std::to_string(i), &v));
     }
-    ASSERT_TRUE(cache->save().ok());
+    ASSERT_OK(cache->save());
   }
   {
     // A process with room for 8 entries adds one: the three least recently
     // used (k0, k1, k2: created first, never used since) go.
     std::shared_ptr<RuntimeCache> cache;
-    ASSERT_TRUE(RuntimeCache::open(BudgetOptions(path, &env, 8 * kRecord), &cache).ok());
+    ASSERT_OK(RuntimeCache::open(BudgetOptions(path, &env, 8 * kRecord), &cache));
     cache->put("n0", Kilo('n'));
-    ASSERT_TRUE(cache->save().ok());
+    ASSERT_OK(cache->save());
     EXPECT_EQ(cache->stats().evictions, 3u);
   }
   EXPECT_EQ(Keys(path), (std::set<std::string>{"k3", "k4", "k5", "k6", "k7", "k8", "k9", "n0"}));
   FileReport report;
-  ASSERT_TRUE(inspect_file(path, &report).ok());
+  ASSERT_OK(inspect_file(path, &report));
   EXPECT_LE(report.live_bytes, 8 * kRecord);
   {
     // A process that uses k3 (now the least recently used) and adds n1, with
     // room for 6 of the 9: k3 is in use here, so k4, k5 and k6 go instead.
     std::shared_ptr<RuntimeCache> cache;
-    ASSERT_TRUE(RuntimeCache::open(BudgetOptions(path, &env, 6 * kRecord), &cache).ok());
+    ASSERT_OK(RuntimeCache::open(BudgetOptions(path, &env, 6 * kRecord), &cache));
     Bytes v;
-    ASSERT_TRUE(cache->get("k3", &v).ok());
+    ASSERT_OK(cache->get("k3", &v));
     cache->put("n1", Kilo('m'));
-    ASSERT_TRUE(cache->save().ok());
+    ASSERT_OK(cache->save());
     EXPECT_EQ(cache->stats().evictions, 3u);
   }
   EXPECT_EQ(Keys(path), (std::set<std::string>{"k3", "k7", "k8", "k9", "n0", "n1"}));
@@ -141,9 +126,9 @@ TEST(Budget, LeastRecentlyUsedGoFirstAndThisProcesssEntriesLast) {
   // entry does not bring it back by saving something else.
   {
     std::shared_ptr<RuntimeCache> cache;
-    ASSERT_TRUE(RuntimeCache::open(BudgetOptions(path, &env, 0), &cache).ok());
+    ASSERT_OK(RuntimeCache::open(BudgetOptions(path, &env, 0), &cache));
     cache->put("n2", Kilo('o'));
-    ASSERT_TRUE(cache->save().ok());
+    ASSERT_OK(cache->save());
   }
   EXPECT_EQ(Keys(path).count("k4"), 0u);
 }
@@ -157,28 +142,27 @@ TEST(Budget, RtcacheMaxSizeFromTheEnvironmentOfAChild) {
     options.compression = Compression::kNone;
     auto cache = RuntimeCache::create(options);
     for (int i = 0; i < 10; ++i) cache->put("k" + std::to_string(i), Kilo('a' + i));
-    ASSERT_TRUE(cache->save().ok());
+    ASSERT_OK(cache->save());
   }
   // No budget: nothing is evicted.
-  testing::ChildResult none = testing::run_child({kChild, "budget", path, "1"});
-  ASSERT_EQ(none.exit_code, 0) << none.out << none.err;
+  ChildResult none = run_child({kTestChild, "budget", path, "1"}, {.unset = {"RTCACHE_MAX_SIZE"}});
+  ASSERT_TRUE(Exited(none.status, 0)) << none.out << none.err;
   EXPECT_EQ(none.out, "evictions 0\n");
   // A malformed budget is a warning, and no budget.
-  testing::ChildResult bad =
-      testing::run_child({kChild, "budget", path, "1"}, {"RTCACHE_MAX_SIZE=lots"});
-  ASSERT_EQ(bad.exit_code, 0) << bad.out << bad.err;
+  ChildResult bad = run_child({kTestChild, "budget", path, "1"},
+                              {.env = {"RTCACHE_MAX_SIZE=lots", "RTCACHE_LOG=warning"}});
+  ASSERT_TRUE(Exited(bad.status, 0)) << bad.out << bad.err;
   EXPECT_EQ(bad.out, "evictions 0\n");
   EXPECT_NE(bad.err.find("RTCACHE_MAX_SIZE=lots"), std::string::npos) << bad.err;
   // 8K: the child's five new entries (in use there) stay, and the other
   // process's entries go, least recently used first, until it fits.
-  testing::ChildResult r =
-      testing::run_child({kChild, "budget", path, "5"}, {"RTCACHE_MAX_SIZE=8K"});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ChildResult r = run_child({kTestChild, "budget", path, "5"}, {.env = {"RTCACHE_MAX_SIZE=8K"}});
+  ASSERT_TRUE(Exited(r.status, 0)) << r.out << r.err;
   std::set<std::string> keys = Keys(path);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(keys.count("budget-" + std::to_string(i)), 1u);
   EXPECT_EQ(keys.count("budget-0"), 1u);
   FileReport report;
-  ASSERT_TRUE(inspect_file(path, &report).ok());
+  ASSERT_OK(inspect_file(path, &report));
   EXPECT_LE(report.live_bytes, 8192u);
   EXPECT_GT(report.live_bytes, 8192u - 2 * kRecord) << "evicts no more than it must";
   // 11 entries before (k0..k9, budget-0), 4 added: every missing one was evicted.
@@ -193,7 +177,7 @@ std::string MakeFile(const std::string& path) {
   options.path = path;
   auto cache = RuntimeCache::create(options);
   cache->put("k", MakeValue("k", 1));
-  EXPECT_TRUE(cache->save().ok());
+  EXPECT_OK(cache->save());
   return testing::read_file(path);
 }
 
@@ -216,36 +200,59 @@ void ExpectRefused(const std::string& path, const std::string& why) {
   // Unless the options trust others.
   options.trust_others = true;
   std::shared_ptr<RuntimeCache> trusting;
-  ASSERT_TRUE(RuntimeCache::open(options, &trusting).ok());
+  ASSERT_OK(RuntimeCache::open(options, &trusting));
   Bytes v;
-  EXPECT_TRUE(trusting->get("k", &v).ok());
+  EXPECT_OK(trusting->get("k", &v));
 }
 
-TEST(Trust, WorldWritableFileIsRefusedUnlessTrusted) {
+// A file others could have written is refused, whoever made it so.
+struct Untrusted {
+  const char* name;
+  std::function<void(const std::string& path)> make_untrusted;
+};
+
+class Trust : public ::testing::TestWithParam<Untrusted> {};
+
+TEST_P(Trust, FileIsRefusedUnlessTrusted) {
   TempDir dir;
-  const std::string path = dir.file("w.rtc");
+  const std::string path = dir.file("t.rtc");
   MakeFile(path);
-  ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
-  ExpectRefused(path, "mode 0666");
+  GetParam().make_untrusted(path);
+  if (HasFatalFailure()) return;
+  ExpectRefused(path, GetParam().name);
 }
 
-TEST(Trust, GroupWritableFileIsRefusedUnlessTrusted) {
-  TempDir dir;
-  const std::string path = dir.file("g.rtc");
-  MakeFile(path);
-  ASSERT_EQ(::chmod(path.c_str(), 0620), 0);
-  ExpectRefused(path, "mode 0620");
-}
+INSTANTIATE_TEST_SUITE_P(
+    Files, Trust,
+    ::testing::Values(
+        Untrusted{"WorldWritable",
+                  [](const std::string& p) { ASSERT_EQ(::chmod(p.c_str(), 0666), 0); }},
+        Untrusted{"GroupWritable",
+                  [](const std::string& p) { ASSERT_EQ(::chmod(p.c_str(), 0620), 0); }},
+        // The suite runs as root (as the project's make test does), which can
+        // give a file away; a test run as another user cannot set this up.
+        Untrusted{"OwnedByAnotherUser",
+                  [](const std::string& p) {
+                    ASSERT_EQ(::geteuid(), 0u) << "needs root to chown a file to uid 65534";
+                    ASSERT_EQ(::chown(p.c_str(), 65534, 65534), 0) << std::strerror(errno);
+                  }}),
+    [](const ::testing::TestParamInfo<Untrusted>& info) { return std::string(info.param.name); });
 
-TEST(Trust, FileOwnedByAnotherUserIsRefusedUnlessTrusted) {
-  // The suite runs as root (as the project's make test does), which can
-  // give a file away; a test run as another user cannot set this up.
-  ASSERT_EQ(::geteuid(), 0u) << "this test needs root to chown a file to uid 65534";
+// The same seen from the other side: a process running as another user
+// (uid 65534) refuses the file this user wrote, and cannot save into it.
+TEST(TrustAcrossUsers, AnotherUsersProcessRefusesThisUsersFile) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root to run a child as uid 65534";
   TempDir dir;
-  const std::string path = dir.file("o.rtc");
-  MakeFile(path);
-  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0) << std::strerror(errno);
-  ExpectRefused(path, "owner 65534");
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);  // the other user may look inside
+  const std::string path = dir.file("mine.rtc");
+  const std::string before = MakeFile(path);
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);  // readable, so only trust refuses it
+  ChildResult r = run_child({kTestChild, "put", path, "intruder", "1"},
+                            {.env = {"RTCACHE_LOG=warning"}, .uid = 65534, .gid = 65534});
+  EXPECT_TRUE(Exited(r.status, 1)) << r.out << r.err;
+  EXPECT_NE(r.err.find("not trusted"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
+  EXPECT_EQ(testing::read_file(path), before);
 }
 
 // --- symbolic links ----------------------------------------------------------------------------
@@ -337,24 +344,18 @@ TEST(Symlinks, PlantedAtATempPathIsRemovedNotFollowed) {
   options.path = path;
   auto cache = RuntimeCache::create(options);
   cache->put("k", MakeValue("k", 1));
-  ASSERT_TRUE(cache->save().ok());  // a new file: written to a temp file, renamed
+  ASSERT_OK(cache->save());  // a new file: written to a temp file, renamed
   ExpectUntouched(victim);
   struct stat st;
   EXPECT_NE(::lstat(planted.c_str(), &st), 0) << "the planted link is still there";
   // And again before a compaction.
   ASSERT_EQ(::symlink(victim.path.c_str(), planted.c_str()), 0);
-  ASSERT_TRUE(cache->compact().ok());
+  ASSERT_OK(cache->compact());
   ExpectUntouched(victim);
   EXPECT_EQ(Keys(path), std::set<std::string>{"k"});
 }
 
 // --- modes -------------------------------------------------------------------------------------
-
-uint32_t Mode(const std::string& path) {
-  struct stat st;
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
 
 TEST(Modes, CreatedExactlyAsRequestedWhateverTheUmask) {
   TempDir dir;
@@ -370,13 +371,12 @@ TEST(Modes, CreatedExactlyAsRequestedWhateverTheUmask) {
     SCOPED_TRACE(std::string("umask ") + c.umask + " file_mode " + c.file_mode);
     const std::string sub = dir.file(std::string("u") + c.umask + "-" + c.file_mode);
     const std::string path = sub + "/nested/kernels.rtc";
-    testing::ChildResult r =
-        testing::run_child({kChild, "modes", path, c.umask, c.file_mode, c.dir_mode});
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    EXPECT_EQ(Mode(path), c.want_file);
-    EXPECT_EQ(Mode(path + ".lock"), c.want_file);
-    EXPECT_EQ(Mode(sub + "/nested"), c.want_dir);
-    EXPECT_EQ(Mode(sub), c.want_dir);
+    ChildResult r = run_child({kTestChild, "modes", path, c.umask, c.file_mode, c.dir_mode});
+    ASSERT_TRUE(Exited(r.status, 0)) << r.out << r.err;
+    EXPECT_EQ(permission_bits(path), c.want_file);
+    EXPECT_EQ(permission_bits(path + ".lock"), c.want_file);
+    EXPECT_EQ(permission_bits(sub + "/nested"), c.want_dir);
+    EXPECT_EQ(permission_bits(sub), c.want_dir);
   }
 }
 
@@ -427,8 +427,8 @@ TEST(Checkpoints, FailedCheckpointIsLoggedAndRetried) {
   options.checkpoint_interval = std::chrono::milliseconds(20);
   auto cache = RuntimeCache::create(options);
   cache->put("k", MakeValue("k", 1));
-  EXPECT_TRUE(WaitFor([&] { return Logged(log, "checkpoint failed"); }));
-  EXPECT_TRUE(Logged(log, "No space left on device"));
+  EXPECT_TRUE(WaitFor([&] { return log.contains("checkpoint failed"); }));
+  EXPECT_TRUE(log.contains("No space left on device"));
   EXPECT_TRUE(cache->has_unsaved_changes());
   env.clear_faults();  // space again
   EXPECT_TRUE(WaitFor([&] { return EntriesIn(path) == 1; })) << "not retried";
@@ -439,22 +439,18 @@ TEST(Checkpoints, FailedCheckpointIsLoggedAndRetried) {
 TEST(Checkpoints, WhatACheckpointSavedSurvivesSigkill) {
   TempDir dir;
   const std::string path = dir.file("cpk.rtc");
-  Subprocess child({kChild, "checkpoint", path, "50", "20"});
+  Child child({kTestChild, "checkpoint", path, "50", "20"});
   std::string line;
-  ASSERT_TRUE(child.read_line(&line, 60'000)) << child.stderr_text();
+  ASSERT_TRUE(child.read_line(&line, 60'000)) << child.err();
   ASSERT_EQ(line, "put");
   EXPECT_TRUE(WaitFor([&] { return EntriesIn(path) == 20; })) << "no checkpoint came";
   child.signal(SIGKILL);
-  int status = child.wait();
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << DescribeStatus(status);
-  Options options;
-  options.path = path;
-  std::shared_ptr<RuntimeCache> cache;
-  ASSERT_TRUE(RuntimeCache::open(options, &cache).ok());
+  EXPECT_TRUE(Killed(child.wait(), SIGKILL));
+  auto cache = OpenCache(path);
   for (int i = 0; i < 20; ++i) {
     const std::string key = "cp-" + std::to_string(i);
     Bytes v;
-    ASSERT_TRUE(cache->get(key, &v).ok()) << key;
+    ASSERT_OK(cache->get(key, &v)) << key;
     EXPECT_EQ(v.str(), MakeValue(key, 1));
   }
 }
@@ -464,20 +460,16 @@ TEST(Checkpoints, WhatACheckpointSavedSurvivesSigkill) {
 TEST(SaveOnSignals, SigtermSavesThenTheProcessDiesOfIt) {
   TempDir dir;
   const std::string path = dir.file("sig.rtc");
-  Subprocess child({kChild, "signal-save", path, "5000", "10000"});
+  Child child({kTestChild, "signal-save", path, "5000", "10000"});
   std::string line;
-  ASSERT_TRUE(child.read_line(&line, 60'000)) << child.stderr_text();
+  ASSERT_TRUE(child.read_line(&line, 60'000)) << child.err();
   ASSERT_EQ(line, "ready");
-  const auto sent = std::chrono::steady_clock::now();
+  Stopwatch watch;
   child.signal(SIGTERM);
   const int status = child.wait();
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count();
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << DescribeStatus(status);
-  Options options;
-  options.path = path;
-  std::shared_ptr<RuntimeCache> cache;
-  ASSERT_TRUE(RuntimeCache::open(options, &cache).ok());
+  const double ms = watch.milliseconds();
+  EXPECT_TRUE(Killed(status, SIGTERM));
+  auto cache = OpenCache(path);
   for (int i = 0; i < 10; ++i) {
     Bytes v;
     const std::string key = "sig-" + std::to_string(i);
@@ -492,22 +484,20 @@ TEST(SaveOnSignals, SigtermSavesThenTheProcessDiesOfIt) {
 TEST(SaveOnSignals, DeadlineBoundsAStuckSave) {
   TempDir dir;
   const std::string path = dir.file("stuck.rtc");
-  Subprocess holder({kChild, "hold-lock", path});
+  Child holder({kTestChild, "hold-lock", path});
   std::string line;
-  ASSERT_TRUE(holder.read_line(&line, 60'000)) << holder.stderr_text();
+  ASSERT_TRUE(holder.read_line(&line, 60'000)) << holder.err();
   ASSERT_EQ(line, "locked");
-  Subprocess child({kChild, "signal-save", path, "300", "10000"});
-  ASSERT_TRUE(child.read_line(&line, 60'000)) << child.stderr_text();
+  Child child({kTestChild, "signal-save", path, "300", "10000"}, {.env = {"RTCACHE_LOG=warning"}});
+  ASSERT_TRUE(child.read_line(&line, 60'000)) << child.err();
   ASSERT_EQ(line, "ready");
-  const auto sent = std::chrono::steady_clock::now();
+  Stopwatch watch;
   child.signal(SIGTERM);
   const int status = child.wait();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << DescribeStatus(status);
+  const double seconds = watch.seconds();
+  EXPECT_TRUE(Killed(status, SIGTERM));
   EXPECT_LT(seconds, 5.0) << "waited for the lock (10 s) instead of the deadline (0.3 s)";
-  EXPECT_NE(child.stderr_text().find("deadline of 300 ms"), std::string::npos)
-      << child.stderr_text();
+  EXPECT_NE(child.err().find("deadline of 300 ms"), std::string::npos) << child.err();
   EXPECT_FALSE(testing::file_exists(path));
   holder.close_stdin();
   holder.wait();

@@ -5,31 +5,29 @@
 // Scenarios that need controlled times (pruning by age and by least recent
 // use) are written through the library with a fake clock, then handed to the
 // tool; nothing waits on the wall clock.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "fault_env.h"
 #include "rtcache/rtcache.h"
 #include "test_util.h"
-
-extern char** environ;
 
 namespace rtcache {
 namespace {
 
+using ::rtcache::testing::Child;
 using ::rtcache::testing::ChildResult;
+using ::rtcache::testing::Exited;
 using ::rtcache::testing::file_exists;
 using ::rtcache::testing::file_size;
+using ::rtcache::testing::kTestChild;
+using ::rtcache::testing::MakeValue;
 using ::rtcache::testing::read_file;
 using ::rtcache::testing::run_child;
 using ::rtcache::testing::TempDir;
@@ -37,59 +35,19 @@ using ::rtcache::testing::write_file;
 using Json = nlohmann::json;
 
 constexpr const char* kTool = RTCACHE_rtcache_cli_PATH;
-constexpr const char* kChild = RTCACHE_cache_child_PATH;
 
 // 2023-11-14T22:13:20Z, a fixed "now" for caches written with a fake clock.
 constexpr int64_t kFixedEpochNs = 1'700'000'000'000'000'000;
 constexpr int64_t kNsPerSecond = 1'000'000'000;
 
-ChildResult Rtcache(std::vector<std::string> args) {
+std::vector<std::string> ToolArgs(std::vector<std::string> args) {
   args.insert(args.begin(), kTool);
-  return run_child(args);
+  return args;
 }
 
-// Waits for a child and returns its exit status (-1 when a signal ended it).
-int WaitForExit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// Starts the tool with stdin, stdout and stderr connected to files, without
-// waiting (run_child() has no stdin and waits for each child in turn).
-pid_t SpawnRtcache(std::vector<std::string> args, const std::string& stdin_path,
-                   const std::string& stdout_path, const std::string& stderr_path) {
-  args.insert(args.begin(), kTool);
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  pid_t pid = -1;
-  const int error = posix_spawn(&pid, kTool, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(error, 0) << "posix_spawn " << kTool;
-  return pid;
-}
-
-// Runs the tool with `input` on its stdin.
-ChildResult RtcacheWithStdin(const TempDir& dir, const std::vector<std::string>& args,
-                             const std::string& input) {
-  static std::atomic<int> counter{0};
-  const std::string base = dir.file("stdio-" + std::to_string(counter++));
-  write_file(base + ".in", input);
-  ChildResult result;
-  const pid_t pid = SpawnRtcache(args, base + ".in", base + ".out", base + ".err");
-  result.exit_code = WaitForExit(pid);
-  result.out = read_file(base + ".out");
-  result.err = read_file(base + ".err");
-  return result;
+// Runs the tool to its end; `input` is its stdin (empty by default).
+ChildResult Rtcache(const std::vector<std::string>& args, const std::string& input = "") {
+  return run_child(ToolArgs(args), {.input = input});
 }
 
 // The contract: every error is exactly one line on stderr.
@@ -127,28 +85,20 @@ void MustPut(const TempDir& dir, const std::string& cache, const std::string& ke
 
 // A clock that stands still except for one nanosecond per reading, so that
 // the order of puts and gets is the order of their times.
-class FakeClockEnv : public EnvWrapper {
+class FakeClockEnv : public testing::FaultInjectionEnv {
  public:
-  explicit FakeClockEnv(int64_t now_ns) : EnvWrapper(Env::default_env()), now_ns_(now_ns) {}
-  void set_now(int64_t now_ns) { now_ns_ = now_ns; }
-  int64_t now_nanos() override { return now_ns_++; }
-
- private:
-  std::atomic<int64_t> now_ns_;
+  explicit FakeClockEnv(int64_t now_ns) { set_now(now_ns); }
+  void set_now(int64_t now_ns) { set_fake_clock(now_ns, 1); }
 };
 
 // A handle that stores values uncompressed (so record sizes are exact and a
 // value's bytes can be found in the file) and records every last use.
 std::shared_ptr<RuntimeCache> OpenWithClock(const std::string& path, FakeClockEnv* clock) {
   Options options;
-  options.path = path;
   options.env = clock;
   options.compression = Compression::kNone;
   options.last_use_resolution = std::chrono::seconds(0);
-  std::shared_ptr<RuntimeCache> cache;
-  Status s = RuntimeCache::open(options, &cache);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return cache;
+  return testing::OpenCache(path, options);
 }
 
 // Same length for every key so that every record has the same size.
@@ -168,7 +118,7 @@ std::string MakeThreeEntryCache(const TempDir& dir) {
   for (int i = 0; i < 3; ++i) {
     const std::string key = "key" + std::to_string(i);
     cache->put(key, "value-number-" + std::to_string(i) + "-abcdefghijklmnop", "meta");
-    EXPECT_TRUE(cache->save().ok());
+    EXPECT_OK(cache->save());
   }
   return path;
 }
@@ -266,11 +216,11 @@ TEST(CliRoundTripTest, PutGetLsRmVerify) {
   const std::string binary("\x00\xff\x01 kernel\n", 10);
 
   MustPut(dir, cache, "text-key", "hello");
-  ChildResult put_stdin = RtcacheWithStdin(dir, {"put", cache, "hex:00ff01"}, binary);
+  ChildResult put_stdin = Rtcache({"put", cache, "hex:00ff01"}, binary);
   ASSERT_EQ(put_stdin.exit_code, 0) << put_stdin.err;
   EXPECT_TRUE(put_stdin.out.empty());
   ChildResult put_dash =
-      RtcacheWithStdin(dir, {"put", cache, "with-meta", "-", "-m", "sm_90 nvrtc 13.0"}, "third");
+      Rtcache({"put", cache, "with-meta", "-", "-m", "sm_90 nvrtc 13.0"}, "third");
   ASSERT_EQ(put_dash.exit_code, 0) << put_dash.err;
 
   EXPECT_EQ(MustGet(cache, "text-key"), "hello");
@@ -334,14 +284,9 @@ TEST(CliGetTest, WritesToOutputFile) {
   EXPECT_EQ(read_file(dir.file("out")), std::string("bin\0ary", 7));
 }
 
-TEST(CliGetTest, MissingFileExitsTwoAndMissingKeyExitsOne) {
+TEST(CliGetTest, MissingKeyExitsOne) {
   TempDir dir;
   const std::string cache = dir.file("c.rtc");
-  ChildResult no_file = Rtcache({"get", cache, "k"});
-  EXPECT_EQ(no_file.exit_code, 2);
-  ExpectOneLineError(no_file, cache);
-  EXPECT_FALSE(file_exists(cache)) << "get must not create the file";
-
   MustPut(dir, cache, "k", "v");
   ChildResult no_key = Rtcache({"get", cache, "hex:6b6b"});
   EXPECT_EQ(no_key.exit_code, 1);
@@ -371,7 +316,7 @@ TEST(CliLsTest, HumanLinesAndJsonKeys) {
     auto handle = OpenWithClock(cache, &clock);
     handle->put("alpha", "12345", "sm_90");
     handle->put("beta-longer", std::string(1234, 'x'));
-    ASSERT_TRUE(handle->save().ok());
+    ASSERT_OK(handle->save());
   }
   ChildResult ls = Rtcache({"ls", cache});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
@@ -417,9 +362,9 @@ TEST(CliInfoTest, ReportsCountsTimesAndJsonKeys) {
     auto handle = OpenWithClock(cache, &clock);
     handle->put("a", "1111");
     handle->put("b", "22");
-    ASSERT_TRUE(handle->save().ok());
+    ASSERT_OK(handle->save());
     handle->put("a", "33");  // supersedes a record: dead bytes
-    ASSERT_TRUE(handle->save().ok());
+    ASSERT_OK(handle->save());
   }
   Json info = ParseJson(Rtcache({"info", cache, "--json"}));
   for (const char* key : {"format_version", "entries", "live_bytes", "dead_bytes", "file_bytes"}) {
@@ -448,13 +393,6 @@ TEST(CliInfoTest, ReportsCountsTimesAndJsonKeys) {
       << human.out;
 }
 
-TEST(CliInfoTest, MissingFileExitsTwo) {
-  TempDir dir;
-  ChildResult result = Rtcache({"info", dir.file("absent.rtc")});
-  EXPECT_EQ(result.exit_code, 2);
-  ExpectOneLineError(result, dir.file("absent.rtc"));
-}
-
 TEST(CliRmTest, ErasureSurvivesAMergeFromAHandleThatStillHadTheEntry) {
   TempDir dir;
   const std::string cache = dir.file("c.rtc");
@@ -462,22 +400,14 @@ TEST(CliRmTest, ErasureSurvivesAMergeFromAHandleThatStillHadTheEntry) {
   Options options;
   options.path = cache;
   std::shared_ptr<RuntimeCache> stale;
-  ASSERT_TRUE(RuntimeCache::open(options, &stale).ok());
+  ASSERT_OK(RuntimeCache::open(options, &stale));
   ASSERT_TRUE(stale->contains("doomed"));
 
   ASSERT_EQ(Rtcache({"rm", cache, "doomed"}).exit_code, 0);
   stale->put("later", "w");
-  ASSERT_TRUE(stale->save().ok());  // merges with the file, which recorded the erase
+  ASSERT_OK(stale->save());  // merges with the file, which recorded the erase
   EXPECT_EQ(KeysOf(ParseJson(Rtcache({"ls", cache, "--json"}))),
             (std::vector<std::string>{"later"}));
-}
-
-TEST(CliRmTest, MissingFileExitsTwo) {
-  TempDir dir;
-  ChildResult result = Rtcache({"rm", dir.file("absent.rtc"), "k"});
-  EXPECT_EQ(result.exit_code, 2);
-  ExpectOneLineError(result, dir.file("absent.rtc"));
-  EXPECT_FALSE(file_exists(dir.file("absent.rtc")));
 }
 
 // --- verify and repair on damaged and foreign files -------------------------------
@@ -605,16 +535,45 @@ TEST(CliVerifyTest, ForeignHeaderExitsTwoEverywhereAndIsLeftAlone) {
   EXPECT_FALSE(file_exists(dir.file("out.rtc")));
 }
 
-TEST(CliVerifyTest, EmptyAndMissingFilesExitTwo) {
+TEST(CliVerifyTest, EmptyFileExitsTwo) {
   TempDir dir;
   write_file(dir.file("empty.rtc"), "");
   ChildResult empty = Rtcache({"verify", dir.file("empty.rtc")});
   EXPECT_EQ(empty.exit_code, 2);
   ExpectOneLineError(empty, "not an rtcache file");
-  ChildResult missing = Rtcache({"verify", dir.file("absent.rtc")});
-  EXPECT_EQ(missing.exit_code, 2);
-  ExpectOneLineError(missing, dir.file("absent.rtc"));
 }
+
+// Every command that reads a cache exits 2 for a missing one, names it in its
+// one line on stderr, prints nothing else, and creates nothing. ("ABSENT"
+// stands for the missing path.)
+class CliMissingFile : public ::testing::TestWithParam<std::vector<std::string>> {};
+
+TEST_P(CliMissingFile, ExitsTwoNamingItAndCreatesNothing) {
+  TempDir dir;
+  const std::string absent = dir.file("absent.rtc");
+  std::vector<std::string> args = GetParam();
+  for (std::string& arg : args) {
+    if (arg == "ABSENT") arg = absent;
+  }
+  ChildResult result = Rtcache(args);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_TRUE(result.out.empty()) << result.out;
+  ExpectOneLineError(result, absent);
+  EXPECT_FALSE(file_exists(absent)) << "the cache is not created";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Commands, CliMissingFile,
+    ::testing::Values(std::vector<std::string>{"info", "ABSENT"},
+                      std::vector<std::string>{"ls", "ABSENT"},
+                      std::vector<std::string>{"get", "ABSENT", "k"},
+                      std::vector<std::string>{"rm", "ABSENT", "k"},
+                      std::vector<std::string>{"verify", "ABSENT"},
+                      std::vector<std::string>{"repair", "ABSENT"},
+                      std::vector<std::string>{"prune", "ABSENT", "--max-size", "1M"},
+                      std::vector<std::string>{"compact", "ABSENT"},
+                      std::vector<std::string>{"export", "ABSENT", "-"}),
+    [](const ::testing::TestParamInfo<std::vector<std::string>>& info) { return info.param[0]; });
 
 TEST(CliLogTest, LogFlagControlsWarningsAboutDamage) {
   TempDir dir;
@@ -638,8 +597,8 @@ TEST(CliLogTest, LogFlagControlsWarningsAboutDamage) {
 TEST(CliMergeTest, UnitesCachesWrittenByTwoProcesses) {
   TempDir dir;
   const std::string a = dir.file("a.rtc"), b = dir.file("b.rtc"), out = dir.file("out/m.rtc");
-  ASSERT_EQ(run_child({kChild, "put", a, "a", "20"}).exit_code, 0);
-  ASSERT_EQ(run_child({kChild, "put", b, "b", "30"}).exit_code, 0);
+  ASSERT_TRUE(Exited(run_child({kTestChild, "put", a, "a", "20"}).status, 0));
+  ASSERT_TRUE(Exited(run_child({kTestChild, "put", b, "b", "30"}).status, 0));
   MustPut(dir, a, "shared", "from a");
   MustPut(dir, b, "shared", "from b");
 
@@ -648,8 +607,8 @@ TEST(CliMergeTest, UnitesCachesWrittenByTwoProcesses) {
   EXPECT_EQ(merge.out, out + ": merged 2 file(s), now 51 entries\n");
   Json listing = ParseJson(Rtcache({"ls", out, "--json"}));
   EXPECT_EQ(listing.size(), 51u);
-  EXPECT_EQ(MustGet(out, "a0"), testing::child_value_for("a0"));
-  EXPECT_EQ(MustGet(out, "b29"), testing::child_value_for("b29"));
+  EXPECT_EQ(MustGet(out, "a0"), MakeValue("a0"));
+  EXPECT_EQ(MustGet(out, "b29"), MakeValue("b29"));
   EXPECT_EQ(MustGet(out, "shared"), "from a") << "the earliest input wins";
   EXPECT_EQ(Rtcache({"verify", out}).exit_code, 0);
 
@@ -712,15 +671,15 @@ std::string MakeLruCache(const TempDir& dir, uint64_t* record_bytes) {
     const std::string key = "key" + std::to_string(i);
     cache->put(key, ValueOfLength(key, 1000));
   }
-  EXPECT_TRUE(cache->save().ok());
+  EXPECT_OK(cache->save());
   clock.set_now(kFixedEpochNs + 60 * kNsPerSecond);
   for (const char* key : {"key3", "key0", "key5", "key1", "key4", "key2"}) {
     Bytes value;
-    EXPECT_TRUE(cache->get(key, &value).ok());
+    EXPECT_OK(cache->get(key, &value));
   }
-  EXPECT_TRUE(cache->save().ok());
+  EXPECT_OK(cache->save());
   std::vector<EntryInfo> entries;
-  EXPECT_TRUE(cache->entries(&entries).ok());
+  EXPECT_OK(cache->entries(&entries));
   *record_bytes = entries.at(0).stored_size;
   for (const EntryInfo& e : entries) EXPECT_EQ(e.stored_size, *record_bytes);
   return path;
@@ -769,13 +728,13 @@ TEST(CliPruneTest, ByAgeRemovesEntriesNotUsedSince) {
     handle->put("old-b", "1");  // the older of the two old ones is listed first
     handle->put("old-a", "2");
     handle->put("old-but-used", "3");
-    ASSERT_TRUE(handle->save().ok());
+    ASSERT_OK(handle->save());
     clock.set_now(now - 2 * 3600 * kNsPerSecond);
     handle->put("two-hours", "4");
     clock.set_now(now - 60 * kNsPerSecond);
     Bytes value;
-    ASSERT_TRUE(handle->get("old-but-used", &value).ok());
-    ASSERT_TRUE(handle->save().ok());
+    ASSERT_OK(handle->get("old-but-used", &value));
+    ASSERT_OK(handle->save());
   }
   ChildResult nothing = Rtcache({"prune", cache, "--older-than", "4d", "--json"});
   ASSERT_EQ(nothing.exit_code, 0) << nothing.err;
@@ -792,13 +751,6 @@ TEST(CliPruneTest, ByAgeRemovesEntriesNotUsedSince) {
   EXPECT_NE(hours.out.find("removed 1 entry"), std::string::npos) << hours.out;
   EXPECT_EQ(KeysOf(ParseJson(Rtcache({"ls", cache, "--json"}))),
             (std::vector<std::string>{"old-but-used"}));
-}
-
-TEST(CliPruneTest, MissingFileExitsTwo) {
-  TempDir dir;
-  ChildResult result = Rtcache({"prune", dir.file("absent.rtc"), "--max-size", "1M"});
-  EXPECT_EQ(result.exit_code, 2);
-  ExpectOneLineError(result, dir.file("absent.rtc"));
 }
 
 // --- compact, export, import --------------------------------------------------------
@@ -822,10 +774,6 @@ TEST(CliCompactTest, RemovesDeadBytesAndKeepsEntries) {
   EXPECT_EQ(after["entries"], 2);
   EXPECT_EQ(MustGet(cache, "k3"), std::string(3000, 'd'));
   EXPECT_EQ(Rtcache({"verify", cache}).exit_code, 0);
-
-  ChildResult missing = Rtcache({"compact", dir.file("absent.rtc")});
-  EXPECT_EQ(missing.exit_code, 2);
-  ExpectOneLineError(missing, dir.file("absent.rtc"));
 }
 
 TEST(CliExportImportTest, RoundTripThroughFileAndPipe) {
@@ -846,14 +794,13 @@ TEST(CliExportImportTest, RoundTripThroughFileAndPipe) {
 
   // The exported bytes are the format's own: deserialize() takes them.
   auto memory = RuntimeCache::create();
-  ASSERT_TRUE(memory->deserialize(to_stdout.out).ok());
+  ASSERT_OK(memory->deserialize(to_stdout.out));
   EXPECT_EQ(memory->size(), 2u);
 
   ChildResult from_file = Rtcache({"import", dir.file("copy.rtc"), dir.file("c.bin")});
   ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
   EXPECT_EQ(from_file.out, dir.file("copy.rtc") + ": imported 2 entries\n");
-  ChildResult from_stdin =
-      RtcacheWithStdin(dir, {"import", dir.file("piped.rtc"), "-"}, to_stdout.out);
+  ChildResult from_stdin = Rtcache({"import", dir.file("piped.rtc"), "-"}, to_stdout.out);
   ASSERT_EQ(from_stdin.exit_code, 0) << from_stdin.err;
   for (const std::string& copy : {dir.file("copy.rtc"), dir.file("piped.rtc")}) {
     EXPECT_EQ(MustGet(copy, "a"), "alpha");
@@ -879,16 +826,11 @@ TEST(CliExportImportTest, BadInputLeavesTheCacheAlone) {
   ChildResult missing = Rtcache({"import", dir.file("c.rtc"), dir.file("absent.bin")});
   EXPECT_EQ(missing.exit_code, 2);
   ExpectOneLineError(missing, dir.file("absent.bin"));
-
-  ChildResult export_missing = Rtcache({"export", dir.file("absent.rtc"), "-"});
-  EXPECT_EQ(export_missing.exit_code, 2);
-  EXPECT_TRUE(export_missing.out.empty());
-  ExpectOneLineError(export_missing, dir.file("absent.rtc"));
 }
 
 TEST(CliExportImportTest, EmptyInputCreatesAnEmptyCache) {
   TempDir dir;
-  ChildResult result = RtcacheWithStdin(dir, {"import", dir.file("c.rtc"), "-"}, "");
+  ChildResult result = Rtcache({"import", dir.file("c.rtc"), "-"}, "");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(ParseJson(Rtcache({"info", dir.file("c.rtc"), "--json"}))["entries"], 0);
 }
@@ -900,26 +842,25 @@ TEST(CliConcurrencyTest, EightConcurrentPutsLoseNothing) {
   const std::string cache = dir.file("shared.rtc");
   constexpr int kProcesses = 8;
   constexpr int kRounds = 3;
+  auto key_of = [](int round, int i) {
+    return "r" + std::to_string(round) + "-p" + std::to_string(i);
+  };
   for (int round = 0; round < kRounds; ++round) {
-    std::vector<pid_t> children;
+    std::vector<std::unique_ptr<Child>> children;
     for (int i = 0; i < kProcesses; ++i) {
-      const std::string key = "r" + std::to_string(round) + "-p" + std::to_string(i);
-      const std::string base = dir.file(key);
-      write_file(base + ".in", ValueOfLength(key, 5000));
-      children.push_back(
-          SpawnRtcache({"put", cache, key}, base + ".in", base + ".out", base + ".err"));
+      const std::string key = key_of(round, i);
+      children.push_back(std::make_unique<Child>(
+          ToolArgs({"put", cache, key}), testing::ChildOptions{.input = ValueOfLength(key, 5000)}));
     }
-    for (size_t i = 0; i < children.size(); ++i) {
-      const std::string key = "r" + std::to_string(round) + "-p" + std::to_string(i);
-      EXPECT_EQ(WaitForExit(children[i]), 0) << key << ": " << read_file(dir.file(key) + ".err");
+    for (int i = 0; i < kProcesses; ++i) {
+      EXPECT_TRUE(Exited(children[i]->wait(), 0)) << key_of(round, i) << ": " << children[i]->err();
     }
   }
   Json listing = ParseJson(Rtcache({"ls", cache, "--json"}));
   EXPECT_EQ(listing.size(), static_cast<size_t>(kProcesses * kRounds)) << listing.dump();
   for (int round = 0; round < kRounds; ++round) {
     for (int i = 0; i < kProcesses; ++i) {
-      const std::string key = "r" + std::to_string(round) + "-p" + std::to_string(i);
-      EXPECT_EQ(MustGet(cache, key), ValueOfLength(key, 5000)) << key;
+      EXPECT_EQ(MustGet(cache, key_of(round, i)), ValueOfLength(key_of(round, i), 5000));
     }
   }
   EXPECT_EQ(Rtcache({"verify", cache}).exit_code, 0);
@@ -931,8 +872,7 @@ TEST(CliLockTest, LockTimeoutExitsTwoAndChangesNothing) {
   MustPut(dir, cache, "k", "v");
   const std::string before = read_file(cache);
   std::unique_ptr<FileLock> held;
-  ASSERT_TRUE(
-      Env::default_env()->lock(cache + ".lock", 0600, std::chrono::milliseconds(0), &held).ok());
+  ASSERT_OK(Env::default_env()->lock(cache + ".lock", 0600, std::chrono::milliseconds(0), &held));
   const std::string value = dir.file("value");
   write_file(value, "w");
   for (const std::vector<std::string>& args :
@@ -1006,7 +946,7 @@ TEST(CliWarmTest, AnApplicationEngineFindsWhatWarmCompiled) {
   config.arch = "sm_90";
   Engine engine(config, RuntimeSettings::path(cache));
   Kernel kernel;
-  ASSERT_TRUE(engine.kernel("scale<float>", &kernel).ok());
+  ASSERT_OK(engine.kernel("scale<float>", &kernel));
   EXPECT_TRUE(kernel.from_cache);
   EXPECT_EQ(engine.stats().compiles, 0u);
 }

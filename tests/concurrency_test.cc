@@ -26,15 +26,7 @@
 namespace rtcache {
 namespace {
 
-using testing::CheckValue;
-using testing::DescribeStatus;
-using testing::FaultInjectionEnv;
-using testing::FaultOp;
-using testing::MakeValue;
-using testing::Subprocess;
-using testing::TempDir;
-
-constexpr const char* kChild = RTCACHE_reliability_child_PATH;
+using namespace testing;  // the kit (test_util.h)
 
 struct Load {
   int writers;
@@ -43,25 +35,28 @@ struct Load {
   int rounds;
 };
 
-void RunWriters(const Load& load) {
+class Concurrency : public ::testing::TestWithParam<Load> {};
+
+TEST_P(Concurrency, WritersAndReadersLoseNothing) {
+  const Load& load = GetParam();
   TempDir dir;
   const std::string path = dir.file("shared.rtc");
-  const auto started = std::chrono::steady_clock::now();
+  Stopwatch watch;
   // Readers first, so that they read while the file is written.
-  std::vector<std::unique_ptr<Subprocess>> readers;
+  std::vector<std::unique_ptr<Child>> readers;
   for (int r = 0; r < load.readers; ++r) {
     readers.push_back(
-        std::make_unique<Subprocess>(std::vector<std::string>{kChild, "reader", path}));
+        std::make_unique<Child>(std::vector<std::string>{kTestChild, "reader", path}));
   }
-  std::vector<std::unique_ptr<Subprocess>> writers;
+  std::vector<std::unique_ptr<Child>> writers;
   for (int w = 0; w < load.writers; ++w) {
-    writers.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
-        kChild, "putter", path, std::to_string(w), std::to_string(load.keys_per_writer),
+    writers.push_back(std::make_unique<Child>(std::vector<std::string>{
+        kTestChild, "putter", path, std::to_string(w), std::to_string(load.keys_per_writer),
         std::to_string(load.rounds), w % 2 ? "1" : "0"}));
   }
   for (auto& w : writers) {
     std::string line;
-    ASSERT_TRUE(w->read_line(&line, 60'000) && line == "ready") << w->stderr_text();
+    ASSERT_TRUE(w->read_line(&line, 60'000) && line == "ready") << w->err();
   }
   for (auto& w : writers) w->write_stdin("g");  // all start together
 
@@ -75,9 +70,9 @@ void RunWriters(const Load& load) {
       if (line == "done") done = true;
       if (line.starts_with("F ")) ADD_FAILURE() << "writer: " << line;
     }
-    if (!done || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (!done || !Exited(status, 0)) {
       ++failed_writers;
-      ADD_FAILURE() << "writer ended with " << DescribeStatus(status) << ": " << w->stderr_text();
+      ADD_FAILURE() << "writer ended with " << DescribeStatus(status) << ": " << w->err();
     }
   }
   uint64_t reads = 0, loads = 0;
@@ -93,15 +88,11 @@ void RunWriters(const Load& load) {
         ADD_FAILURE() << "reader: " << line;  // "BAD ...": a torn or wrong value
       }
     }
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "reader ended with " << DescribeStatus(status) << ": " << r->stderr_text();
+    EXPECT_TRUE(Exited(status, 0)) << "reader: " << r->err();
   }
 
   // The union, byte-exact.
-  Options options;
-  options.path = path;
-  std::shared_ptr<RuntimeCache> cache;
-  ASSERT_TRUE(RuntimeCache::open(options, &cache).ok());
+  auto cache = OpenCache(path);
   int written = 0, lost = 0;
   for (int w = 0; w < load.writers; ++w) {
     for (int i = 0; i < load.keys_per_writer; ++i) {
@@ -126,8 +117,7 @@ void RunWriters(const Load& load) {
     size_t i = std::min(waits.size() - 1, static_cast<size_t>(p * waits.size()));
     return waits[i] / 1000.0;
   };
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds = watch.seconds();
   std::printf(
       "[figures] concurrency: %d writer processes (%d compacting) + %d reader processes, %d keys "
       "written in %d saves, keys lost: %d, torn values read: 0 (%llu values read over %llu "
@@ -142,25 +132,24 @@ void RunWriters(const Load& load) {
 
 #ifndef RTCACHE_RELIABILITY_SLOW
 
-TEST(Concurrency, EightWritersAndReadersLoseNothing) {
-  RunWriters({8, 3, 200, 10});
-}
-TEST(Concurrency, ThirtyTwoWritersAndReadersLoseNothing) {
-  RunWriters({32, 4, 50, 5});
-}
+INSTANTIATE_TEST_SUITE_P(Loads, Concurrency,
+                         ::testing::Values(Load{8, 3, 200, 10}, Load{32, 4, 50, 5}),
+                         [](const ::testing::TestParamInfo<Load>& info) {
+                           return std::to_string(info.param.writers) + "Writers";
+                         });
 
 // --- the lock -------------------------------------------------------------------------------
 
-std::unique_ptr<Subprocess> HoldLock(const std::string& path) {
-  auto holder = std::make_unique<Subprocess>(std::vector<std::string>{kChild, "hold-lock", path});
+std::unique_ptr<Child> HoldLock(const std::string& path) {
+  auto holder = std::make_unique<Child>(std::vector<std::string>{kTestChild, "hold-lock", path});
   std::string line;
-  EXPECT_TRUE(holder->read_line(&line, 60'000)) << holder->stderr_text();
+  EXPECT_TRUE(holder->read_line(&line, 60'000)) << holder->err();
   EXPECT_EQ(line, "locked");
   return holder;
 }
 
 std::string TryLockFromAnotherProcess(const std::string& path, int ms) {
-  testing::ChildResult r = testing::run_child({kChild, "try-lock", path, std::to_string(ms)});
+  testing::ChildResult r = testing::run_child({kTestChild, "try-lock", path, std::to_string(ms)});
   return r.out.empty() ? "no output: " + r.err : r.out.substr(0, r.out.find('\n'));
 }
 
@@ -170,23 +159,20 @@ TEST(Lock, KilledHolderFreesTheLockAtOnce) {
   auto holder = HoldLock(path);
   EXPECT_EQ(TryLockFromAnotherProcess(path, 50), "timeout") << "the holder holds it";
   holder->signal(SIGKILL);
-  int status = holder->wait();
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ASSERT_TRUE(Killed(holder->wait(), SIGKILL));
   // Free at once: a single non-waiting attempt gets it.
   {
     std::unique_ptr<FileLock> lock;
-    Status s = Env::default_env()->lock(path + ".lock", 0600, std::chrono::milliseconds(0), &lock);
-    EXPECT_TRUE(s.ok()) << s.to_string();
+    EXPECT_OK(Env::default_env()->lock(path + ".lock", 0600, std::chrono::milliseconds(0), &lock));
   }
   Options options;
   options.path = path;
   auto cache = RuntimeCache::create(options);
   cache->put("k", MakeValue("k", 1));
-  const auto started = std::chrono::steady_clock::now();
+  Stopwatch watch;
   Status s = cache->save();
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  EXPECT_TRUE(s.ok()) << s.to_string();
+  const double ms = watch.milliseconds();
+  EXPECT_OK(s);
   std::printf(
       "[figures] lock: save right after the holder was SIGKILLed took %.1f ms "
       "(lock_timeout 10 s)\n",
@@ -203,17 +189,16 @@ TEST(Lock, StoppedHolderMakesOthersTimeOutNotHang) {
   {
     auto first = RuntimeCache::create(options);
     first->put("base", MakeValue("base", 1));
-    ASSERT_TRUE(first->save().ok());
+    ASSERT_OK(first->save());
   }
   auto holder = HoldLock(path);
   holder->signal(SIGSTOP);
   // An explicit save: a clear error naming the lock file.
   auto cache = RuntimeCache::create(options);
   cache->put("k", MakeValue("k", 1));
-  const auto started = std::chrono::steady_clock::now();
+  Stopwatch watch;
   Status s = cache->save();
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  const double ms = watch.milliseconds();
   EXPECT_TRUE(s.is_lock_timeout()) << s.to_string();
   EXPECT_NE(s.message().find(path + ".lock"), std::string::npos) << s.to_string();
   EXPECT_TRUE(cache->has_unsaved_changes());
@@ -228,8 +213,7 @@ TEST(Lock, StoppedHolderMakesOthersTimeOutNotHang) {
     auto handle = RuntimeCache::create(autosaving);
     handle->put("a", MakeValue("a", 1));
   }  // destroyed: autosave runs, times out, logs
-  std::string logged;
-  for (const std::string& m : log.warnings()) logged += m + "\n";
+  const std::string logged = log.text();
   EXPECT_NE(logged.find("autosave"), std::string::npos) << logged;
   EXPECT_NE(logged.find("failed"), std::string::npos) << logged;
   EXPECT_NE(logged.find(path + ".lock"), std::string::npos) << logged;
@@ -238,7 +222,7 @@ TEST(Lock, StoppedHolderMakesOthersTimeOutNotHang) {
   holder->signal(SIGCONT);
   holder->close_stdin();
   holder->wait();
-  EXPECT_TRUE(cache->save().ok());
+  EXPECT_OK(cache->save());
   std::printf(
       "[figures] lock: a save against a SIGSTOPped holder gave %s after %.0f ms "
       "(lock_timeout 200 ms)\n",
@@ -251,7 +235,7 @@ TEST(Lock, ClosingAnotherDescriptorOfTheLockFileKeepsTheLock) {
   const std::string lock_path = path + ".lock";
   {
     std::unique_ptr<FileLock> lock;
-    ASSERT_TRUE(Env::default_env()->lock(lock_path, 0600, std::chrono::seconds(1), &lock).ok());
+    ASSERT_OK(Env::default_env()->lock(lock_path, 0600, std::chrono::seconds(1), &lock));
     int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     ::close(fd);  // with POSIX record locks this would drop the lock
@@ -273,18 +257,17 @@ TEST(Lock, ClosingAnotherDescriptorOfTheLockFileKeepsTheLock) {
   options.env = &env;
   auto cache = RuntimeCache::create(options);
   cache->put("k", MakeValue("k", 1));
-  ASSERT_TRUE(cache->save().ok());
+  ASSERT_OK(cache->save());
   EXPECT_EQ(during_save, "timeout") << "another process got the lock during a save";
 }
 
 #else
 
-TEST(ConcurrencySlow, ThirtyTwoWritersManyRounds) {
-  RunWriters({32, 8, 200, 20});
-}
-TEST(ConcurrencySlow, EightWritersManyRounds) {
-  RunWriters({8, 8, 1000, 50});
-}
+INSTANTIATE_TEST_SUITE_P(ManyRounds, Concurrency,
+                         ::testing::Values(Load{32, 8, 200, 20}, Load{8, 8, 1000, 50}),
+                         [](const ::testing::TestParamInfo<Load>& info) {
+                           return std::to_string(info.param.writers) + "Writers";
+                         });
 
 #endif
 

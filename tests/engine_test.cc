@@ -16,7 +16,9 @@
 namespace rtcache {
 namespace {
 
+using testing::Exited;
 using testing::file_exists;
+using testing::kTestChild;
 using testing::kTestKernels;
 using testing::kTestModule;
 using testing::run_child;
@@ -30,22 +32,23 @@ EngineConfig test_config() {
   return config;
 }
 
-std::shared_ptr<RuntimeCache> open_file(const std::string& path) {
-  Options options;
-  options.path = path;
-  std::shared_ptr<RuntimeCache> cache;
-  EXPECT_TRUE(RuntimeCache::open(options, &cache).ok());
-  return cache;
+// Compiles `name` once into the cache file at `path` (through an engine whose
+// implicit handle saves when the engine goes).
+void compile_into(const std::string& path, const char* name) {
+  Engine engine(test_config(), RuntimeSettings::path(path));
+  Kernel k;
+  ASSERT_OK(engine.kernel(name, &k));
+  EXPECT_FALSE(k.from_cache);
 }
 
 TEST(EngineTest, CompilesOnceThenHits) {
   Engine engine(test_config(), RuntimeSettings::none());
   Kernel first, second;
-  ASSERT_TRUE(engine.kernel("scale<float>", &first).ok());
+  ASSERT_OK(engine.kernel("scale<float>", &first));
   EXPECT_FALSE(first.from_cache);
   EXPECT_GT(first.binary.size(), 100u);
   EXPECT_NE(first.lowered_name.find("scale"), std::string::npos);
-  ASSERT_TRUE(engine.kernel("scale<float>", &second).ok());
+  ASSERT_OK(engine.kernel("scale<float>", &second));
   EXPECT_TRUE(second.from_cache);
   EXPECT_TRUE(first.binary == second.binary);
   EXPECT_EQ(first.lowered_name, second.lowered_name);
@@ -56,10 +59,10 @@ TEST(EngineTest, CompilesOnceThenHits) {
 TEST(EngineTest, ColdThenWarmAcrossTwoProcesses) {
   TempDir dir;
   const std::string path = dir.file("kernels.rtc");
-  auto cold = run_child({RTCACHE_engine_child_PATH, path});
-  ASSERT_EQ(cold.exit_code, 0) << cold.err;
-  auto warm = run_child({RTCACHE_engine_child_PATH, path});
-  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  auto cold = run_child({kTestChild, "engine", path});
+  ASSERT_TRUE(Exited(cold.status, 0)) << cold.err;
+  auto warm = run_child({kTestChild, "engine", path});
+  ASSERT_TRUE(Exited(warm.status, 0)) << warm.err;
   const size_t n = std::size(kTestKernels);
   EXPECT_NE(cold.out.find("compiles " + std::to_string(n)), std::string::npos) << cold.out;
   EXPECT_NE(warm.out.find("compiles 0"), std::string::npos) << warm.out;
@@ -79,7 +82,7 @@ TEST(EngineTest, EveryKeyIngredientMisses) {
   auto shared = RuntimeCache::create();
   Engine base(test_config(), RuntimeSettings::shared(shared));
   Kernel k;
-  ASSERT_TRUE(base.kernel("scale<float>", &k).ok());
+  ASSERT_OK(base.kernel("scale<float>", &k));
   const std::string key = k.key;
 
   EngineConfig other_source = test_config();
@@ -94,7 +97,7 @@ TEST(EngineTest, EveryKeyIngredientMisses) {
     Engine engine(config, RuntimeSettings::shared(shared));
     EXPECT_NE(engine.key_for("scale<float>"), key);
     Kernel again;
-    ASSERT_TRUE(engine.kernel("scale<float>", &again).ok());
+    ASSERT_OK(engine.kernel("scale<float>", &again));
     EXPECT_FALSE(again.from_cache);
   }
   EXPECT_NE(base.key_for("scale<double>"), key);
@@ -106,18 +109,14 @@ TEST(EngineTest, PtxForAVirtualArchitecture) {
   config.arch = "compute_90";
   Engine engine(config, RuntimeSettings::none());
   Kernel k;
-  ASSERT_TRUE(engine.kernel("vector_add", &k).ok());
+  ASSERT_OK(engine.kernel("vector_add", &k));
   EXPECT_NE(k.binary.view().find(".entry vector_add"), std::string::npos);
 }
 
 TEST(EngineTest, AnotherNvrtcBuildIsNotServed) {
   TempDir dir;
   const std::string path = dir.file("kernels.rtc");
-  {
-    Engine engine(test_config(), RuntimeSettings::path(path));
-    Kernel k;
-    ASSERT_TRUE(engine.kernel("scale<float>", &k).ok());
-  }
+  compile_into(path, "scale<float>");
   // The same library file under another name and time is another compiler
   // identity (as a toolkit update would be).
   std::string real = std::filesystem::canonical("/usr/local/cuda/lib64/libnvrtc.so");
@@ -129,7 +128,7 @@ TEST(EngineTest, AnotherNvrtcBuildIsNotServed) {
   config.nvrtc_library = copy;
   Engine other(config, RuntimeSettings::path(path));
   Kernel k;
-  ASSERT_TRUE(other.kernel("scale<float>", &k).ok());
+  ASSERT_OK(other.kernel("scale<float>", &k));
   EXPECT_FALSE(k.from_cache);
   EXPECT_EQ(other.stats().compiles, 1u);
 }
@@ -137,16 +136,12 @@ TEST(EngineTest, AnotherNvrtcBuildIsNotServed) {
 TEST(EngineTest, WithoutNvrtcHitsStillServeAndMissesSayWhy) {
   TempDir dir;
   const std::string path = dir.file("kernels.rtc");
-  {
-    Engine engine(test_config(), RuntimeSettings::path(path));
-    Kernel k;
-    ASSERT_TRUE(engine.kernel("scale<float>", &k).ok());
-  }
+  compile_into(path, "scale<float>");
   EngineConfig config = test_config();
   config.nvrtc_library = dir.file("no/such/libnvrtc.so");
   Engine engine(config, RuntimeSettings::path(path));
   Kernel hit;
-  ASSERT_TRUE(engine.kernel("scale<float>", &hit).ok());
+  ASSERT_OK(engine.kernel("scale<float>", &hit));
   EXPECT_TRUE(hit.from_cache);
   Kernel miss;
   Status s = engine.kernel("scale<double>", &miss);
@@ -162,12 +157,13 @@ TEST(EngineTest, CompileErrorCarriesTheLogAndCachesNothing) {
   Engine engine(config, RuntimeSettings::shared(cache));
   Kernel k;
   Status s = engine.kernel("broken", &k);
-  EXPECT_EQ(s.code(), Status::Code::kCompileError);
+  EXPECT_TRUE(s.is_compile_error()) << s.to_string();
   EXPECT_NE(s.message().find("this_is_not_declared"), std::string::npos) << s.message();
   EXPECT_EQ(cache->size(), 0u);
   EXPECT_EQ(engine.stats().compile_failures, 1u);
-  // An unknown kernel name is an error too, and caches nothing.
-  EXPECT_FALSE(engine.kernel("no_such_kernel<int>", &k).ok());
+  // An unknown kernel name is a compile error too, and caches nothing.
+  s = engine.kernel("no_such_kernel<int>", &k);
+  EXPECT_TRUE(s.is_compile_error()) << s.to_string();
   EXPECT_EQ(cache->size(), 0u);
 }
 
@@ -194,13 +190,13 @@ TEST(EngineTest, SwapSavesThePriorImplicitCacheAtOnce) {
   const std::string first = dir.file("first.rtc"), second = dir.file("second.rtc");
   Engine engine(test_config(), RuntimeSettings::path(first));
   Kernel k;
-  ASSERT_TRUE(engine.kernel("scale<float>", &k).ok());
+  ASSERT_OK(engine.kernel("scale<float>", &k));
   EXPECT_FALSE(file_exists(first));
   engine.set_runtime_settings(RuntimeSettings::path(second));
   ASSERT_TRUE(file_exists(first));  // saved by the swap, not later
-  EXPECT_TRUE(open_file(first)->contains(k.key));
+  EXPECT_TRUE(testing::OpenCache(first)->contains(k.key));
   EXPECT_FALSE(file_exists(second));  // the new one is saved later
-  ASSERT_TRUE(engine.kernel("scale<int>", &k).ok());
+  ASSERT_OK(engine.kernel("scale<int>", &k));
   auto handle = engine.runtime_cache();
   engine.set_runtime_settings(RuntimeSettings::path(second));  // same path again: reused
   EXPECT_EQ(engine.runtime_cache(), handle);
@@ -228,25 +224,33 @@ TEST(EngineTest, EnginesOnOnePathShareOneHandleAndEachSavesOnRelease) {
   auto b = std::make_unique<Engine>(test_config(), RuntimeSettings::path(path));
   EXPECT_EQ(a->runtime_cache(), b->runtime_cache());
   Kernel k;
-  ASSERT_TRUE(a->kernel("scale<float>", &k).ok());
-  ASSERT_TRUE(b->kernel("scale<float>", &k).ok());
+  ASSERT_OK(a->kernel("scale<float>", &k));
+  ASSERT_OK(b->kernel("scale<float>", &k));
   EXPECT_TRUE(k.from_cache);  // b found what a compiled: one in-memory cache
   a.reset();                  // releasing a saves the shared handle
   ASSERT_TRUE(file_exists(path));
-  EXPECT_TRUE(open_file(path)->contains(k.key));
-  ASSERT_TRUE(b->kernel("scale<int>", &k).ok());
+  EXPECT_TRUE(testing::OpenCache(path)->contains(k.key));
+  ASSERT_OK(b->kernel("scale<int>", &k));
   b.reset();
-  EXPECT_TRUE(open_file(path)->contains(k.key));
+  EXPECT_TRUE(testing::OpenCache(path)->contains(k.key));
 }
 
 TEST(EngineTest, DefaultSettingsFollowTheEnvironment) {
   // Checked in a child so that no environment change leaks into this process.
   TempDir dir;
-  auto enabled = run_child({RTCACHE_engine_child_PATH, "--default-settings"},
-                           {"RTCACHE_DIR=" + dir.path(), "RTCACHE_DISABLE="});
-  EXPECT_EQ(enabled.out, "path " + dir.path() + "/kernels.rtc\n") << enabled.err;
-  auto disabled = run_child({RTCACHE_engine_child_PATH, "--default-settings"},
-                            {"RTCACHE_DIR=" + dir.path(), "RTCACHE_DISABLE=1"});
+  for (const char* unset : {"", "0", "off"}) {
+    auto enabled =
+        run_child({kTestChild, "engine-settings"},
+                  {.env = {"RTCACHE_DIR=" + dir.path(), std::string("RTCACHE_DISABLE=") + unset}});
+    EXPECT_EQ(enabled.out, "path " + dir.path() + "/kernels.rtc\n")
+        << "RTCACHE_DISABLE=" << unset << ": " << enabled.err;
+  }
+  auto no_variable =
+      run_child({kTestChild, "engine-settings"},
+                {.env = {"RTCACHE_DIR=" + dir.path()}, .unset = {"RTCACHE_DISABLE"}});
+  EXPECT_EQ(no_variable.out, "path " + dir.path() + "/kernels.rtc\n") << no_variable.err;
+  auto disabled = run_child({kTestChild, "engine-settings"},
+                            {.env = {"RTCACHE_DIR=" + dir.path(), "RTCACHE_DISABLE=1"}});
   EXPECT_EQ(disabled.out, "none\n") << disabled.err;
 }
 
@@ -255,31 +259,27 @@ TEST(EngineTest, DefaultSettingsFollowTheEnvironment) {
 TEST(ScopedCacheTest, LoadsAttachesRestoresAndSavesOnce) {
   TempDir dir;
   const std::string path = dir.file("scope.rtc"), own = dir.file("own.rtc");
-  {
-    Engine warmup(test_config(), RuntimeSettings::path(path));
-    Kernel k;
-    ASSERT_TRUE(warmup.kernel("scale<float>", &k).ok());
-  }
+  compile_into(path, "scale<float>");
   Engine a(test_config(), RuntimeSettings::path(own));
   Engine b(test_config(), RuntimeSettings::none());
   const RuntimeSettings a_before = a.runtime_settings(), b_before = b.runtime_settings();
   std::shared_ptr<RuntimeCache> shared;
   {
     std::unique_ptr<ScopedRuntimeCache> scope;
-    ASSERT_TRUE(ScopedRuntimeCache::open({&a, &b}, path, true, &scope).ok());
+    ASSERT_OK(ScopedRuntimeCache::open({&a, &b}, path, true, &scope));
     shared = scope->cache();
     EXPECT_EQ(a.runtime_cache(), shared);
     EXPECT_EQ(b.runtime_cache(), shared);
     Kernel k;
-    ASSERT_TRUE(a.kernel("scale<float>", &k).ok());
+    ASSERT_OK(a.kernel("scale<float>", &k));
     EXPECT_TRUE(k.from_cache);  // loaded before any engine asked
-    ASSERT_TRUE(b.kernel("scale<int>", &k).ok());
+    ASSERT_OK(b.kernel("scale<int>", &k));
     EXPECT_EQ(shared->stats().saves, 0u);
   }
   EXPECT_TRUE(a.runtime_settings() == a_before);
   EXPECT_TRUE(b.runtime_settings() == b_before);
-  EXPECT_EQ(shared->stats().saves, 1u);    // exactly once
-  EXPECT_EQ(open_file(path)->size(), 4u);  // two kernels, each with its alias entry
+  EXPECT_EQ(shared->stats().saves, 1u);             // exactly once
+  EXPECT_EQ(testing::OpenCache(path)->size(), 4u);  // two kernels, each with its alias entry
 }
 
 TEST(ScopedCacheTest, MemoryOnlyCreatesNoFile) {
@@ -287,9 +287,9 @@ TEST(ScopedCacheTest, MemoryOnlyCreatesNoFile) {
   Engine a(test_config(), RuntimeSettings::none());
   {
     std::unique_ptr<ScopedRuntimeCache> scope;
-    ASSERT_TRUE(ScopedRuntimeCache::open({&a}, "", true, &scope).ok());
+    ASSERT_OK(ScopedRuntimeCache::open({&a}, "", true, &scope));
     Kernel k;
-    ASSERT_TRUE(a.kernel("scale<float>", &k).ok());
+    ASSERT_OK(a.kernel("scale<float>", &k));
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
@@ -299,18 +299,18 @@ TEST(ScopedCacheTest, StreamIsReadOnceAndWrittenWholeOnce) {
   std::stringstream stream;
   {
     std::unique_ptr<ScopedRuntimeCache> scope;
-    ASSERT_TRUE(ScopedRuntimeCache::open({&a}, stream, true, &scope).ok());
+    ASSERT_OK(ScopedRuntimeCache::open({&a}, stream, true, &scope));
     Kernel k;
-    ASSERT_TRUE(a.kernel("scale<float>", &k).ok());
+    ASSERT_OK(a.kernel("scale<float>", &k));
   }
   const std::string once = stream.str();
   ASSERT_FALSE(once.empty());
   Engine b(test_config(), RuntimeSettings::none());
   {
     std::unique_ptr<ScopedRuntimeCache> scope;
-    ASSERT_TRUE(ScopedRuntimeCache::open({&b}, stream, true, &scope).ok());
+    ASSERT_OK(ScopedRuntimeCache::open({&b}, stream, true, &scope));
     Kernel k;
-    ASSERT_TRUE(b.kernel("scale<float>", &k).ok());
+    ASSERT_OK(b.kernel("scale<float>", &k));
     EXPECT_TRUE(k.from_cache);
   }
   // Rewritten in place, not appended after the old bytes.
@@ -318,7 +318,7 @@ TEST(ScopedCacheTest, StreamIsReadOnceAndWrittenWholeOnce) {
   auto check = RuntimeCache::create();
   std::stringstream copy(stream.str());
   size_t read = 0;
-  ASSERT_TRUE(check->load_from_stream(copy, &read).ok());
+  ASSERT_OK(check->load_from_stream(copy, &read));
   EXPECT_EQ(read, once.size());
 }
 
@@ -336,9 +336,9 @@ TEST(ScopedCacheTest, ASaveFailureAtScopeExitIsLoggedNotThrown) {
   testing::LogCapture log;
   {
     std::unique_ptr<ScopedRuntimeCache> scope;
-    ASSERT_TRUE(ScopedRuntimeCache::open({&a}, dir.file("not-a-dir/c.rtc"), true, &scope).ok());
+    ASSERT_OK(ScopedRuntimeCache::open({&a}, dir.file("not-a-dir/c.rtc"), true, &scope));
     Kernel k;
-    ASSERT_TRUE(a.kernel("scale<float>", &k).ok());
+    ASSERT_OK(a.kernel("scale<float>", &k));
   }  // the destructor's save fails: logged once
   EXPECT_EQ(log.warnings().size(), 1u);
   EXPECT_TRUE(a.runtime_settings() == RuntimeSettings::none());

@@ -1,11 +1,12 @@
-// The exit matrix, each case a real process (reliability_child "exit CASE"):
-// an autosaving handle holding keys exit-0..9 is alive when the process ends
-// as the case says. Saved or not exactly as the README's table says, the
-// process ends as expected (exit status or signal), and nothing else goes
-// wrong (no sanitizer report, no crash beyond the intended one).
+// How a process ends, each case a real process (test_child "exit CASE"): an
+// autosaving handle holding keys exit-0..9 is alive when the process ends as
+// the case says. Saved or not exactly as the README's table says, the process
+// ends as expected (exit status or signal), prints what the case promises,
+// and nothing else goes wrong (no warning, no sanitizer report, no crash
+// beyond the intended one). Also: the exit registry under churn, a failed
+// autosave at exit, and modules holding handles that are dlclose()d.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
@@ -13,49 +14,51 @@
 #include <string>
 #include <vector>
 
-#include "fault_env.h"
 #include "rtcache/rtcache.h"
 #include "test_util.h"
 
 namespace rtcache {
 namespace {
 
+using testing::Child;
+using testing::ChildOptions;
 using testing::DescribeStatus;
+using testing::Exited;
+using testing::file_exists;
+using testing::Killed;
+using testing::kTestChild;
 using testing::MakeValue;
-using testing::Subprocess;
 using testing::TempDir;
-
-constexpr const char* kChild = RTCACHE_reliability_child_PATH;
-constexpr const char* kPlugin = RTCACHE_reliability_plugin_PATH;
-constexpr const char* kUnloadablePlugin = RTCACHE_reliability_plugin_unloadable_PATH;
 
 #ifndef RTCACHE_RELIABILITY_SLOW
 
-// Whether `path` holds every key of `prefix`0..9 with its exact value; false
-// when the file is absent. Keys beyond those are listed in *extra.
-bool HoldsKeys(const std::string& path, const std::string& prefix,
-               std::vector<std::string>* extra = nullptr) {
-  if (!testing::file_exists(path)) return false;
+constexpr const char* kPlugin = RTCACHE_reliability_plugin_PATH;
+constexpr const char* kUnloadablePlugin = RTCACHE_reliability_plugin_unloadable_PATH;
+
+// Empty when `path` holds exactly prefix0..prefix9, each with its value; else
+// what differs.
+std::string KeysDiffer(const std::string& path, const std::string& prefix) {
+  if (!file_exists(path)) return "no file";
   Options options;
   options.path = path;
   std::shared_ptr<RuntimeCache> cache;
   Status s = RuntimeCache::open(options, &cache);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  if (!s.ok()) return false;
-  bool all = true;
+  if (!s.ok()) return s.to_string();
+  std::string problems;
   for (int i = 0; i < 10; ++i) {
     const std::string key = prefix + std::to_string(i);
     Bytes value;
-    all = all && cache->get(key, &value).ok() && value.str() == MakeValue(key, 1);
-  }
-  if (extra) {
-    std::vector<EntryInfo> entries;
-    EXPECT_TRUE(cache->entries(&entries).ok());
-    for (const auto& e : entries) {
-      if (!e.key.starts_with(prefix)) extra->push_back(e.key);
+    if (!cache->get(key, &value).ok() || value.str() != MakeValue(key, 1)) {
+      problems += " missing " + key;
     }
   }
-  return all;
+  std::vector<EntryInfo> entries;
+  s = cache->entries(&entries);
+  if (!s.ok()) return s.to_string();
+  for (const auto& e : entries) {
+    if (!e.key.starts_with(prefix)) problems += " extra " + e.key;
+  }
+  return problems;
 }
 
 void ExpectNoSanitizerReport(const std::string& err) {
@@ -65,110 +68,123 @@ void ExpectNoSanitizerReport(const std::string& err) {
   }
 }
 
-struct Expect {
+// Logging on at warning level, whatever the test's own environment says.
+const ChildOptions kWarnings{.env = {"RTCACHE_LOG=warning"}};
+
+// --- the matrix ---------------------------------------------------------------------------
+
+struct ExitCase {
+  const char* how;  // test_child exit CASE
   bool saved;
-  int exit_code;  // -1 when it dies of a signal
-  int signal;     // 0 when it exits
+  int exit_code = 0;  // when it exits
+  int signal = 0;     // when a signal ends it instead
+  int send = 0;       // a signal the test sends once the child says "ready"
+  const char* out = "";
+  const char* err_contains = nullptr;  // stderr must be empty unless this is set
 };
 
-// Runs one case; `send` is a signal the test sends once the child is ready.
-std::string RunCase(const std::string& how, const Expect& expect, int send = 0) {
+class ExitPaths : public ::testing::TestWithParam<ExitCase> {};
+
+TEST_P(ExitPaths, SavedExactlyAsDocumented) {
+  const ExitCase& c = GetParam();
   TempDir dir;
   const std::string path = dir.file("exit.rtc");
-  Subprocess child({kChild, "exit", how, path, kPlugin});
-  if (send) {
+  Child child({kTestChild, "exit", c.how, path}, kWarnings);
+  if (c.send) {
     std::string line;
-    EXPECT_TRUE(child.read_line(&line, 60'000)) << child.stderr_text();
-    EXPECT_EQ(line, "ready");
-    child.signal(send);
+    ASSERT_TRUE(child.read_line(&line, 60'000)) << child.err();
+    ASSERT_EQ(line, "ready");
+    child.signal(c.send);
   }
-  EXPECT_TRUE(child.wait_for(60'000)) << how << ": hung; killed";
-  const int status = child.status();
-  const std::string err = child.stderr_text();
-  if (expect.signal) {
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == expect.signal)
-        << how << ": ended with " << DescribeStatus(status) << "\n"
-        << err;
+  ASSERT_TRUE(child.wait_for(60'000)) << c.how << ": hung; killed";
+  const std::string err = child.err();
+  if (c.signal) {
+    EXPECT_TRUE(Killed(child.status(), c.signal)) << err;
   } else {
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == expect.exit_code)
-        << how << ": ended with " << DescribeStatus(status) << "\n"
-        << err;
+    EXPECT_TRUE(Exited(child.status(), c.exit_code)) << err;
   }
-  EXPECT_EQ(HoldsKeys(path, "exit-"), expect.saved) << how;
-  if (!expect.saved) {
-    EXPECT_FALSE(testing::file_exists(path)) << how << ": nothing may be written";
+  EXPECT_EQ(child.out(), std::string(c.send ? "ready\n" : "") + c.out);
+  if (c.saved) {
+    EXPECT_EQ(KeysDiffer(path, "exit-"), "");
+  } else {
+    EXPECT_FALSE(file_exists(path)) << "nothing may be written";
+  }
+  if (c.err_contains) {
+    EXPECT_NE(err.find(c.err_contains), std::string::npos) << err;
+  } else {
+    EXPECT_EQ(err, "") << "no warning, no error at exit";
   }
   ExpectNoSanitizerReport(err);
-  std::printf("[exit] %-18s %-7s ended with %s\n", how.c_str(), expect.saved ? "saved" : "not",
-              DescribeStatus(status).c_str());
-  return err;
+  std::printf("[exit] %-18s %-7s ended with %s\n", c.how, c.saved ? "saved" : "not",
+              DescribeStatus(child.status()).c_str());
 }
 
-TEST(ExitPaths, ReturnFromMainSaves) {
-  RunCase("return", {true, 0, 0});
-}
-TEST(ExitPaths, ExitFromAWorkerThreadSaves) {
-  RunCase("exit_thread", {true, 0, 0});
-}
-TEST(ExitPaths, UncaughtExceptionDoesNotSave) {
-  std::string err = RunCase("uncaught", {false, -1, SIGABRT});
-  EXPECT_NE(err.find("uncaught on purpose"), std::string::npos) << err;
-}
-TEST(ExitPaths, QuickExitDoesNotSave) {
-  RunCase("quick_exit", {false, 0, 0});
-}
-TEST(ExitPaths, UnderscoreExitDoesNotSave) {
-  RunCase("_Exit", {false, 0, 0});
-}
-TEST(ExitPaths, AbortDoesNotSave) {
-  RunCase("abort", {false, -1, SIGABRT});
-}
-TEST(ExitPaths, SigtermWithoutHandlerDoesNotSave) {
-  RunCase("sigterm", {false, -1, SIGTERM}, SIGTERM);
-}
-TEST(ExitPaths, SigtermWithSaveOnSignalsSavesAndStillDiesOfSigterm) {
-  RunCase("sigterm_handler", {true, -1, SIGTERM}, SIGTERM);
-}
-TEST(ExitPaths, SigintWithSaveOnSignalsSavesAndStillDiesOfSigint) {
-  RunCase("sigint_handler", {true, -1, SIGINT}, SIGINT);
-}
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ExitPaths,
+    ::testing::Values(
+        // The destructor saves a handle that dies before the process.
+        ExitCase{.how = "local", .saved = true},
+        ExitCase{.how = "drop", .saved = true, .out = "registry=0\n"},
+        // (A function-local static is destroyed before the hook runs: its
+        // destructor reports before the handle it holds saves itself.)
+        ExitCase{.how = "static_local", .saved = true, .out = "holder saves=0 autosave=1\n"},
+        // The exit hook saves what is alive at a normal exit, once (an atexit
+        // handler and a static destructor that run after it see saves=1).
+        ExitCase{.how = "return", .saved = true, .out = "report saves=1 autosave=0\n"},
+        ExitCase{.how = "exit_main", .saved = true}, ExitCase{.how = "exit_thread", .saved = true},
+        ExitCase{.how = "static", .saved = true, .out = "holder saves=1 autosave=0\n"},
+        // No exit hooks run.
+        ExitCase{.how = "quick_exit", .saved = false}, ExitCase{.how = "_exit", .saved = false},
+        ExitCase{.how = "_Exit", .saved = false},
+        ExitCase{.how = "abort", .saved = false, .exit_code = -1, .signal = SIGABRT},
+        ExitCase{.how = "uncaught",
+                 .saved = false,
+                 .exit_code = -1,
+                 .signal = SIGABRT,
+                 .err_contains = "uncaught on purpose"},
+        // Signals: saved only with save_on_signals, and the process still dies of them.
+        ExitCase{.how = "sigterm", .saved = false, .signal = SIGTERM, .send = SIGTERM},
+        ExitCase{.how = "sigterm_handler", .saved = true, .signal = SIGTERM, .send = SIGTERM},
+        ExitCase{.how = "sigint_handler", .saved = true, .signal = SIGINT, .send = SIGINT},
+        // A forked child that exits normally (its exit hooks run), or drops the
+        // handle, saves nothing it inherited: the file does not exist when it
+        // is gone; the parent then saves its own keys, without "forked".
+        ExitCase{.how = "fork", .saved = true, .out = "child exit 0 file_after_child absent\n"},
+        ExitCase{
+            .how = "fork_drop", .saved = true, .out = "child exit 0 file_after_child absent\n"},
+        // With save_on_signals installed in the parent, a forked child that gets
+        // SIGTERM dies of it as if it had never been installed, saving nothing.
+        ExitCase{.how = "fork_sigterm",
+                 .saved = false,
+                 .out = "child signal 15 file_after_child absent\n"}),
+    [](const ::testing::TestParamInfo<ExitCase>& info) { return std::string(info.param.how); });
 
-// A forked child that exits normally (its exit hooks run) does not save the
-// handle it inherited: the file does not exist when it is gone; the parent
-// then saves its own keys, without the child's.
-TEST(ExitPaths, ForkedChildDoesNotSaveInheritedHandles) {
+// --- the registry and failures at exit ------------------------------------------------------
+
+TEST(ExitRegistry, ChurnOfAutosavingHandlesLeavesItEmpty) {
   TempDir dir;
-  const std::string path = dir.file("exit.rtc");
-  Subprocess child({kChild, "exit", "fork", path});
-  EXPECT_TRUE(child.wait_for(60'000)) << "hung; killed";
-  const int status = child.status();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << DescribeStatus(status);
-  auto lines = child.take_lines();
-  ASSERT_EQ(lines.size(), 1u) << child.stderr_text();
-  EXPECT_EQ(lines[0], "child exit 0 file_after_child absent");
-  std::vector<std::string> extra;
-  EXPECT_TRUE(HoldsKeys(path, "exit-", &extra));
-  EXPECT_TRUE(extra.empty()) << "the child's key reached the file: " << extra.front();
-  ExpectNoSanitizerReport(child.stderr_text());
-  std::printf("[exit] %-18s %-7s forked child: %s\n", "fork", "saved", lines[0].c_str());
+  const std::string path = dir.file("cache.rtc");
+  testing::ChildResult child = testing::run_child({kTestChild, "churn", path, "100000"});
+  EXPECT_TRUE(Exited(child.status, 0)) << child.err;
+  EXPECT_EQ(child.out, "peak=10\nregistry=0\n");
+  EXPECT_FALSE(file_exists(path)) << "handles with nothing to save write nothing";
 }
 
-// With save_on_signals installed in the parent, a forked child that gets
-// SIGTERM behaves as if it had never been installed: it dies of SIGTERM and
-// saves nothing.
-TEST(ExitPaths, ForkedChildGettingSigtermDoesNotSave) {
+TEST(ExitRegistry, ExitHookSaveFailureIsLoggedOnceWithThePath) {
   TempDir dir;
-  const std::string path = dir.file("exit.rtc");
-  Subprocess child({kChild, "exit", "fork_sigterm", path});
-  EXPECT_TRUE(child.wait_for(60'000)) << "hung; killed";
-  const int status = child.status();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << DescribeStatus(status);
-  auto lines = child.take_lines();
-  ASSERT_EQ(lines.size(), 1u) << child.stderr_text();
-  EXPECT_EQ(lines[0], "child signal 15 file_after_child absent");
-  EXPECT_FALSE(testing::file_exists(path));
-  ExpectNoSanitizerReport(child.stderr_text());
+  // The parent is a regular file: creating the directory fails with ENOTDIR,
+  // which (unlike permission bits) stops root too.
+  testing::write_file(dir.file("not-a-dir"), "x");
+  const std::string path = dir.file("not-a-dir") + "/cache.rtc";
+  testing::ChildResult child =
+      testing::run_child({kTestChild, "exit", "exit_main", path}, kWarnings);
+  EXPECT_TRUE(Exited(child.status, 0)) << "a failed autosave does not change the exit status";
+  EXPECT_EQ(child.err.find("rtcache: "), 0u) << child.err;
+  EXPECT_EQ(child.err.find("rtcache: ", 1), std::string::npos) << "logged once: " << child.err;
+  EXPECT_NE(child.err.find(path), std::string::npos) << child.err;
 }
+
+// --- dlclose -------------------------------------------------------------------------------
 
 // A module holding a registered autosaving handle is dlclose()d. The module
 // carries its own copy of rtcache, whose exit hook and static destructors
@@ -187,56 +203,56 @@ TEST(ExitPaths, ForkedChildGettingSigtermDoesNotSave) {
 // SIGSEGV, and a handle that only that hook could save (the leaked one) is
 // not saved. (Registering the hook with __cxa_atexit and the module's
 // __dso_handle, which TSan passes through, would avoid this.)
-void RunDlclose(const std::string& how, const char* plugin, bool unloads) {
+struct DlcloseCase {
+  const char* how;  // dlclose_global, dlclose_leaked, dlclose_checkpoint
+  bool unloads;     // the unloadable module (else the one the loader keeps)
+};
+
+class Dlclose : public ::testing::TestWithParam<DlcloseCase> {};
+
+TEST_P(Dlclose, ModuleHoldingAHandleSavesItOnce) {
+  const DlcloseCase& c = GetParam();
+  const std::string how = c.how;
   TempDir dir;
   const std::string path = dir.file("plugin.rtc");
   const char* asan = std::getenv("ASAN_OPTIONS");
-  Subprocess child({kChild, "exit", how, path, plugin},
-                   {std::string("ASAN_OPTIONS=") + (asan ? asan : "") + ":detect_leaks=0"});
+  Child child({kTestChild, "exit", how, path, c.unloads ? kUnloadablePlugin : kPlugin},
+              {.env = {std::string("ASAN_OPTIONS=") + (asan ? asan : "") + ":detect_leaks=0"}});
   EXPECT_TRUE(child.wait_for(60'000)) << how << ": hung; killed";
   const int status = child.status();
-  const std::string err = child.stderr_text();
+  const std::string err = child.err();
   auto lines = child.take_lines();
   ASSERT_EQ(lines.size(), 3u) << err;
   EXPECT_EQ(lines[0], "registered 1");
-  EXPECT_EQ(lines[1], std::string("dlclose 0 unloaded ") + (unloads ? "yes" : "no"));
+  EXPECT_EQ(lines[1], std::string("dlclose 0 unloaded ") + (c.unloads ? "yes" : "no"));
   // Under TSan the unloaded module's exit hook runs only at process exit (see
   // above), so a handle only that hook saves is not saved by dlclose time.
-  const bool tsan_lost = unloads && testing::kThreadSanitizerBuild && how != "dlclose_global";
+  const bool tsan_lost = c.unloads && testing::kThreadSanitizerBuild && how != "dlclose_global";
   // Unloaded: saved by then; kept: saved at exit.
   if (!tsan_lost) {
-    EXPECT_EQ(lines[2], std::string("after_dlclose ") + (unloads ? "present" : "absent"));
-    EXPECT_TRUE(HoldsKeys(path, "plugin-")) << how;
+    EXPECT_EQ(lines[2], std::string("after_dlclose ") + (c.unloads ? "present" : "absent"));
+    EXPECT_EQ(KeysDiffer(path, "plugin-"), "") << how;
   }
-  if (unloads && testing::kThreadSanitizerBuild) {
-    EXPECT_TRUE((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-                err.find("ThreadSanitizer: SEGV") != std::string::npos)
+  if (c.unloads && testing::kThreadSanitizerBuild) {
+    EXPECT_TRUE(Exited(status, 0) || err.find("ThreadSanitizer: SEGV") != std::string::npos)
         << how << ": ended with " << DescribeStatus(status) << "\n"
         << err;
   } else {
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << how << ": ended with " << DescribeStatus(status) << "\n"
-        << err;
+    EXPECT_TRUE(Exited(status, 0)) << how << "\n" << err;
     ExpectNoSanitizerReport(err);
   }
   std::printf("[exit] %-18s %-7s %s; %s\n", how.c_str(), "saved", lines[1].c_str(),
               lines[2].c_str());
 }
-TEST(ExitPaths, DlcloseKeptModuleHoldingAHandleInAGlobal) {
-  RunDlclose("dlclose_global", kPlugin, false);
-}
-TEST(ExitPaths, DlcloseKeptModuleHoldingALeakedHandle) {
-  RunDlclose("dlclose_leaked", kPlugin, false);
-}
-TEST(ExitPaths, DlcloseUnloadedModuleHoldingAHandleInAGlobal) {
-  RunDlclose("dlclose_global", kUnloadablePlugin, true);
-}
-TEST(ExitPaths, DlcloseUnloadedModuleHoldingALeakedHandle) {
-  RunDlclose("dlclose_leaked", kUnloadablePlugin, true);
-}
-TEST(ExitPaths, DlcloseUnloadedModuleWithACheckpointThread) {
-  RunDlclose("dlclose_checkpoint", kUnloadablePlugin, true);
-}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modules, Dlclose,
+    ::testing::Values(DlcloseCase{"dlclose_global", false}, DlcloseCase{"dlclose_leaked", false},
+                      DlcloseCase{"dlclose_global", true}, DlcloseCase{"dlclose_leaked", true},
+                      DlcloseCase{"dlclose_checkpoint", true}),
+    [](const ::testing::TestParamInfo<DlcloseCase>& info) {
+      return std::string(info.param.unloads ? "Unloaded_" : "Kept_") + (info.param.how + 8);
+    });
 
 #else
 
@@ -245,24 +261,19 @@ TEST(ExitPaths, DlcloseUnloadedModuleWithACheckpointThread) {
 TEST(ExitPathsSlow, SigtermSaveOf100MegabytesFitsTheGracePeriod) {
   TempDir dir;
   const std::string path = dir.file("big.rtc");
-  Subprocess child({kChild, "sigterm-bench", path, "100"});
+  Child child({kTestChild, "sigterm-bench", path, "100"});
   std::string line;
-  ASSERT_TRUE(child.read_line(&line, 300'000)) << child.stderr_text();
+  ASSERT_TRUE(child.read_line(&line, 300'000)) << child.err();
   ASSERT_TRUE(line.starts_with("ready ")) << line;
   const size_t entries = std::stoul(line.substr(6));
-  const auto sent = std::chrono::steady_clock::now();
+  testing::Stopwatch watch;
   child.signal(SIGTERM);
   const int status = child.wait();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << DescribeStatus(status);
-  Options options;
-  options.path = path;
-  std::shared_ptr<RuntimeCache> cache;
-  ASSERT_TRUE(RuntimeCache::open(options, &cache).ok());
-  EXPECT_EQ(cache->size(), entries);
+  const double seconds = watch.seconds();
+  EXPECT_TRUE(Killed(status, SIGTERM));
+  EXPECT_EQ(testing::OpenCache(path)->size(), entries);
   FileReport report;
-  ASSERT_TRUE(inspect_file(path, &report).ok());
+  ASSERT_OK(inspect_file(path, &report));
   std::printf(
       "[figures] SIGTERM save of %zu entries, %.1f MB of values (%.1f MB on disk): %.2f s from "
       "the signal to the process's death, against a 30 s grace period\n",

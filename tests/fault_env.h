@@ -24,14 +24,7 @@
 // retries sit below the seam, so this Env cannot inject them; the reliability
 // child exercises the real path instead by saving under RLIMIT_FSIZE (the
 // kernel then returns a short write followed by EFBIG), see fault_test.cc.
-//
-// Also here, because several reliability tests and their child program share
-// them: deterministic self-describing values (MakeValue/CheckValue) and a
-// Subprocess with pipes (to read a child's progress while it runs and to
-// signal it).
 #pragma once
-
-#include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
@@ -175,113 +168,5 @@ class FaultInjectionEnv : public EnvWrapper {
   int64_t clock_ns_ = 0;
   int64_t clock_step_ns_ = 0;
 };
-
-// Whether this is a sanitizer build (ASan or TSan): exhaustive loops then
-// sample, to stay within the per-test time limit.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kSanitizerBuild = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-inline constexpr bool kSanitizerBuild = true;
-#else
-inline constexpr bool kSanitizerBuild = false;
-#endif
-#else
-inline constexpr bool kSanitizerBuild = false;
-#endif
-
-// Whether this is a ThreadSanitizer build.
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kThreadSanitizerBuild = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kThreadSanitizerBuild = true;
-#else
-inline constexpr bool kThreadSanitizerBuild = false;
-#endif
-#else
-inline constexpr bool kThreadSanitizerBuild = false;
-#endif
-
-// --- values ------------------------------------------------------------------------
-
-// A value that names its key and version: "<key>#<version>#" followed by bytes
-// derived from both (partly compressible, partly not), 64 to ~4 KB long.
-std::string MakeValue(std::string_view key, uint64_t version);
-// True when `value` is exactly MakeValue(k, v) for the key and version it
-// names (so a torn or mixed-up value is detected); sets *key and *version.
-bool CheckValue(std::string_view value, std::string* key, uint64_t* version);
-
-// A fresh private directory (mkdtemp), removed with its contents when
-// destroyed, on a RAM-backed file system (/dev/shm) when there is a writable
-// one, else under $TMPDIR or /tmp. For tests that open, write and rename
-// thousands of small files and model durability themselves (fault injection,
-// crash simulation, bit flips): they then do not wait on a disk's journal.
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// Names of files in `dir` that start with `prefix` (e.g. "kernels.rtc.tmp-").
-std::vector<std::string> FilesWithPrefix(const std::string& dir, const std::string& prefix);
-
-// --- processes -----------------------------------------------------------------------
-
-// A child process (execve, no shell) with stdin and stdout on pipes and stderr
-// in an unnamed temporary file. Killed (SIGKILL) and reaped if still running
-// when destroyed. `extra_env` entries ("NAME=value") are added to the child's
-// environment only, replacing an inherited variable of the same name.
-class Subprocess {
- public:
-  explicit Subprocess(const std::vector<std::string>& argv,
-                      const std::vector<std::string>& extra_env = {});
-  ~Subprocess();
-  Subprocess(const Subprocess&) = delete;
-  Subprocess& operator=(const Subprocess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  // Reads one line of stdout (without '\n'), waiting at most timeout_ms (-1:
-  // no limit); false at end of output or on timeout (*timed_out says which).
-  bool read_line(std::string* line, int timeout_ms = -1, bool* timed_out = nullptr);
-  // Waits at most timeout_ms (-1: no limit) for stdout to offer something and
-  // reads it once; returns false once stdout has ended.
-  bool pump(int timeout_ms);
-  // Complete lines read so far and not yet returned by read_line.
-  std::vector<std::string> take_lines();
-  void write_stdin(std::string_view data);
-  void close_stdin();
-  void signal(int signo);
-  // Waits for the child (reading the rest of stdout) and returns its wait status.
-  int wait();
-  // As wait(), but a child still running (its stdout still open) after
-  // timeout_ms is killed with SIGKILL and reaped; false then.
-  bool wait_for(int timeout_ms);
-  bool exited() const { return waited_; }
-  int status() const { return status_; }
-  std::string stderr_text() const;
-  // What stdout held after the last complete line (a line cut by a kill).
-  const std::string& partial() const { return buffer_; }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1;
-  int stdout_fd_ = -1;
-  int stderr_fd_ = -1;
-  bool waited_ = false;
-  int status_ = 0;
-  std::string buffer_;
-  std::vector<std::string> lines_;
-};
-
-// "exit 0", "signal 15 (Terminated)", ... for messages.
-std::string DescribeStatus(int wait_status);
 
 }  // namespace rtcache::testing

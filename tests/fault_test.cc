@@ -9,6 +9,8 @@
 //    included, under several crash models: the file loads, holds every entry
 //    of the saves that returned OK, nothing torn;
 //  - the real kernel's short write (RLIMIT_FSIZE) in a child process.
+// Scratch directories are RAM-backed where possible: these loops write
+// thousands of small files and model durability themselves.
 // Figures are printed as "[figures] ..." lines for docs/reliability.md.
 #include <gtest/gtest.h>
 
@@ -35,11 +37,8 @@ using testing::CrashData;
 using testing::CrashNames;
 using testing::FaultInjectionEnv;
 using testing::FaultOp;
-using testing::FilesWithPrefix;
 using testing::MakeValue;
-using TempDir = testing::ScratchDir;  // RAM-backed when possible
-
-constexpr const char* kChild = RTCACHE_reliability_child_PATH;
+using testing::TempDir;
 
 using State = std::map<std::string, std::string>;
 
@@ -184,10 +183,10 @@ State BuildBase(const Scenario& sc, const std::string& path, FaultInjectionEnv* 
   State state;
   for (const auto& save : sc.base) {
     std::shared_ptr<RuntimeCache> cache;
-    EXPECT_TRUE(RuntimeCache::open(HandleOptions(path, env, false), &cache).ok());
+    EXPECT_OK(RuntimeCache::open(HandleOptions(path, env, false), &cache));
     Apply(save, cache.get(), &state);
     Status s = cache->save();
-    EXPECT_TRUE(s.ok()) << s.to_string();
+    EXPECT_OK(s);
   }
   if (sc.torn_tail) {
     // Half a record, as a writer killed mid-append leaves it.
@@ -195,7 +194,7 @@ State BuildBase(const Scenario& sc, const std::string& path, FaultInjectionEnv* 
     auto donor = RuntimeCache::create(options);
     donor->put("torn", ValueOf("torn", 1));
     std::string image;
-    EXPECT_TRUE(donor->serialize(&image).ok());
+    EXPECT_OK(donor->serialize(&image));
     // The first record of the image starts right after its 64-byte header.
     uint32_t key_len, meta_len;
     uint64_t value_len;
@@ -226,22 +225,22 @@ TEST(FaultInjection, EveryOperationOfASaveFailsCleanly) {
   };
 
   for (const Scenario& sc : Scenarios()) {
-    const auto scenario_started = std::chrono::steady_clock::now();
+    testing::Stopwatch scenario_watch;
     // A dry run counts the operations of the save under test.
     int total = 0;
     std::string trace_text;
     {
-      TempDir dir;
+      TempDir dir(TempDir::Medium::kMemory);
       const std::string path = dir.file("kernels.rtc");
       FaultInjectionEnv env;
       env.set_real_syncs(false);
       BuildBase(sc, path, &env);
       std::shared_ptr<RuntimeCache> cache;
-      ASSERT_TRUE(RuntimeCache::open(HandleOptions(path, &env, sc.compacts), &cache).ok());
+      ASSERT_OK(RuntimeCache::open(HandleOptions(path, &env, sc.compacts), &cache));
       Apply(sc.change, cache.get(), nullptr);
       env.reset_counts();
       Status s = RunAction(sc, cache.get(), path, &env);
-      ASSERT_TRUE(s.ok()) << s.to_string();
+      ASSERT_OK(s);
       if (sc.action == Action::kSave) {
         ASSERT_EQ(cache->stats().compactions, sc.compacts ? 1u : 0u) << sc.name;
       }
@@ -258,7 +257,7 @@ TEST(FaultInjection, EveryOperationOfASaveFailsCleanly) {
                                     std::to_string(position) + ", " + std::strerror(error) +
                                     (sticky ? ", sticky" : ", once");
           SCOPED_TRACE(where);
-          TempDir dir;
+          TempDir dir(TempDir::Medium::kMemory);
           const std::string path = dir.file("kernels.rtc");
           FaultInjectionEnv env;
           env.set_real_syncs(false);
@@ -267,7 +266,7 @@ TEST(FaultInjection, EveryOperationOfASaveFailsCleanly) {
           Apply(sc.change, nullptr, &after);
 
           std::shared_ptr<RuntimeCache> cache;
-          ASSERT_TRUE(RuntimeCache::open(HandleOptions(path, &env, sc.compacts), &cache).ok());
+          ASSERT_OK(RuntimeCache::open(HandleOptions(path, &env, sc.compacts), &cache));
           Apply(sc.change, cache.get(), nullptr);
           const size_t logged_before = log.warnings().size();
           env.reset_counts();
@@ -298,7 +297,7 @@ TEST(FaultInjection, EveryOperationOfASaveFailsCleanly) {
             check(sc.action != Action::kSave || cache->stats().save_failures == 1,
                   where + ": save_failures not counted");
           }
-          check(FilesWithPrefix(dir.path(), TempPrefix(path)).empty(),
+          check(dir.names(TempPrefix(path)).empty(),
                 where + ": a temp file is left after the failed save");
 
           // The file loads, to the durable state (or, for keys the failed save
@@ -341,7 +340,7 @@ TEST(FaultInjection, EveryOperationOfASaveFailsCleanly) {
           }
           Status ls2 = LoadState(path, &disk, nullptr);
           check(ls2.ok() && disk == after, where + ": after the later save the file differs");
-          check(FilesWithPrefix(dir.path(), TempPrefix(path)).empty(),
+          check(dir.names(TempPrefix(path)).empty(),
                 where + ": a temp file is left after the later save");
           VerifyReport report;
           Status vs = verify_file(path, &report);
@@ -354,9 +353,8 @@ TEST(FaultInjection, EveryOperationOfASaveFailsCleanly) {
         }
       }
     }
-    std::printf(
-        "[figures] %s: %d x 6 faults in %.1f s\n", sc.name, total,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - scenario_started).count());
+    std::printf("[figures] %s: %d x 6 faults in %.1f s\n", sc.name, total,
+                scenario_watch.seconds());
   }
   std::string ops_text;
   for (const auto& [op, n] : fired_ops) ops_text += op + "=" + std::to_string(n) + " ";
@@ -372,14 +370,14 @@ TEST(FaultInjection, EveryOperationOfASaveFailsCleanly) {
 TEST(FaultInjection, FailedSyncIsNeverRetriedOnTheSameFile) {
   for (const Scenario& sc : Scenarios()) {
     SCOPED_TRACE(sc.name);
-    TempDir dir;
+    TempDir dir(TempDir::Medium::kMemory);
     const std::string path = dir.file("kernels.rtc");
     FaultInjectionEnv env;
     env.set_real_syncs(false);
     State after = BuildBase(sc, path, &env);
     Apply(sc.change, nullptr, &after);
     std::shared_ptr<RuntimeCache> cache;
-    ASSERT_TRUE(RuntimeCache::open(HandleOptions(path, &env, sc.compacts), &cache).ok());
+    ASSERT_OK(RuntimeCache::open(HandleOptions(path, &env, sc.compacts), &cache));
     Apply(sc.change, cache.get(), nullptr);
     // Every sync fails, for three attempts in a row: each attempt syncs once
     // and gives up, never syncing that File again.
@@ -394,10 +392,10 @@ TEST(FaultInjection, FailedSyncIsNeverRetriedOnTheSameFile) {
       EXPECT_EQ(env.syncs_after_failed_sync(), 0);
     }
     Status s = RunAction(sc, cache.get(), path, &env);
-    ASSERT_TRUE(s.ok()) << s.to_string();
+    ASSERT_OK(s);
     if (sc.action == Action::kSave) {
       State disk;
-      ASSERT_TRUE(LoadState(path, &disk, nullptr).ok());
+      ASSERT_OK(LoadState(path, &disk, nullptr));
       EXPECT_EQ(disk, after);
     }
     EXPECT_EQ(env.syncs_after_failed_sync(), 0);
@@ -451,7 +449,7 @@ CrashRun RunSequence(const std::string& path, FaultInjectionEnv* env, State* com
 }
 
 int SequenceOperationCount() {
-  TempDir dir;
+  TempDir dir(TempDir::Medium::kMemory);
   FaultInjectionEnv env;
   env.set_real_syncs(false);
   State committed, attempted;
@@ -477,7 +475,7 @@ struct CrashFigures {
 // operation) under each mode; checks what a new process finds.
 CrashFigures CrashEverywhere(const std::vector<CrashMode>& modes, bool expect_clean_verify) {
   // Damaged records after a crash are logged; keep them out of the output.
-  testing::LogCapture quiet;
+  testing::LogCapture quiet(LogLevel::kOff);
   const int total = SequenceOperationCount();
   CrashFigures f;
   for (const CrashMode& mode : modes) {
@@ -487,7 +485,7 @@ CrashFigures CrashEverywhere(const std::vector<CrashMode>& modes, bool expect_cl
                                   testing::crash_names_name(mode.names) + ", crash at operation " +
                                   std::to_string(position) + " of " + std::to_string(total) +
                                   ", seed " + std::to_string(seed);
-        TempDir dir;
+        TempDir dir(TempDir::Medium::kMemory);
         const std::string path = dir.file("kernels.rtc");
         FaultInjectionEnv env;
         env.set_real_syncs(false);
@@ -535,13 +533,13 @@ CrashFigures CrashEverywhere(const std::vector<CrashMode>& modes, bool expect_cl
                               (report.ok() ? "" : " " + report.damaged.front().reason));
             }
           }
-          if (!FilesWithPrefix(dir.path(), TempPrefix(path)).empty()) {
+          if (!dir.names(TempPrefix(path)).empty()) {
             ++f.temps_after_next_save;
             wrong.push_back("a temp file the crash left outlives the next save");
           }
           Status cs = next->compact();
           if (!cs.ok()) wrong.push_back("compact: " + cs.to_string());
-          if (!FilesWithPrefix(dir.path(), TempPrefix(path)).empty()) {
+          if (!dir.names(TempPrefix(path)).empty()) {
             wrong.push_back("a temp file survives the next compaction");
           }
         }
@@ -601,31 +599,31 @@ TEST(CrashSimulation, TempFileLeftByACrashIsRemovedByTheNextSave) {
   // hits the rename (it depends on what a save does before it, so it is
   // found rather than assumed).
   for (int position = 1; position <= 64; ++position) {
-    TempDir dir;
+    TempDir dir(TempDir::Medium::kMemory);
     const std::string path = dir.file("kernels.rtc");
     FaultInjectionEnv env;
     env.set_real_syncs(false);
     {
       auto cache = RuntimeCache::create(HandleOptions(path, &env, false));
       Apply({{"a0", 1}, {"a1", 1}, {"a2", 1}}, cache.get(), nullptr);
-      ASSERT_TRUE(cache->save().ok());
+      ASSERT_OK(cache->save());
       Apply({{"a0", 2}, {"a1", 2}}, cache.get(), nullptr);
-      ASSERT_TRUE(cache->save().ok());
+      ASSERT_OK(cache->save());
       env.reset_counts();
       env.crash_at(position);
       if (cache->compact().ok()) FAIL() << "compact() never reached its rename";
       if (!env.fault_fired() || env.fired_op() != FaultOp::kRename) continue;
     }
     env.simulate_crash(CrashData::kDropUnsynced, CrashNames::kKeepAll, 1);
-    ASSERT_EQ(FilesWithPrefix(dir.path(), TempPrefix(path)).size(), 1u);
+    ASSERT_EQ(dir.names(TempPrefix(path)).size(), 1u);
 
     Options options;
     options.path = path;
     std::shared_ptr<RuntimeCache> next;
-    ASSERT_TRUE(RuntimeCache::open(options, &next).ok());
+    ASSERT_OK(RuntimeCache::open(options, &next));
     next->put("b0", MakeValue("b0", 1));
-    ASSERT_TRUE(next->save().ok());
-    EXPECT_TRUE(FilesWithPrefix(dir.path(), TempPrefix(path)).empty())
+    ASSERT_OK(next->save());
+    EXPECT_TRUE(dir.names(TempPrefix(path)).empty())
         << "the temp file a crashed compaction left (" << testing::file_size(path)
         << "-byte cache) is still there after the next save";
     return;
@@ -638,7 +636,7 @@ TEST(CrashSimulation, TempFileLeftByACrashIsRemovedByTheNextSave) {
 // the file keeps its previous state, and the changes save once the limit is
 // gone.
 TEST(FaultInjection, RealShortWriteUnderFileSizeLimit) {
-  TempDir dir;
+  TempDir dir(TempDir::Medium::kMemory);
   const std::string path = dir.file("kernels.rtc");
   State before;
   {
@@ -646,15 +644,15 @@ TEST(FaultInjection, RealShortWriteUnderFileSizeLimit) {
     options.path = path;
     auto cache = RuntimeCache::create(options);
     Apply({{"a0", 1}, {"a1", 1}, {"a2", 1}}, cache.get(), &before);
-    ASSERT_TRUE(cache->save().ok());
+    ASSERT_OK(cache->save());
   }
-  testing::ChildResult r = testing::run_child({kChild, "fsize-save", path});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::ChildResult r = testing::run_child({testing::kTestChild, "fsize-save", path});
+  ASSERT_TRUE(testing::Exited(r.status, 0)) << r.err;
   EXPECT_NE(r.out.find("status IO error"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("File too large"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("retry OK"), std::string::npos) << r.out;
   State disk;
-  ASSERT_TRUE(LoadState(path, &disk, nullptr).ok());
+  ASSERT_OK(LoadState(path, &disk, nullptr));
   for (const auto& [k, v] : before) EXPECT_EQ(Lookup(disk, k), v) << k;
   for (int i = 0; i < 8; ++i) {
     std::string key = "big-" + std::to_string(i);

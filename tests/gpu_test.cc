@@ -41,7 +41,7 @@ EngineConfig config_for(const std::string& arch) {
 void run_vector_add(CudaDriver* driver, const Kernel& kernel) {
   CudaFunction fn;
   Status s = driver->load(kernel, &fn);
-  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_OK(s);
   const int n = 4096;
   std::vector<float> a(n), b(n), c(n, 0.f);
   for (int i = 0; i < n; ++i) {
@@ -49,17 +49,17 @@ void run_vector_add(CudaDriver* driver, const Kernel& kernel) {
     b[i] = 2.f * static_cast<float>(i);
   }
   uint64_t da = 0, db = 0, dc = 0;
-  ASSERT_TRUE(driver->allocate(n * sizeof(float), &da).ok());
-  ASSERT_TRUE(driver->allocate(n * sizeof(float), &db).ok());
-  ASSERT_TRUE(driver->allocate(n * sizeof(float), &dc).ok());
-  ASSERT_TRUE(driver->copy_to_device(da, a.data(), n * sizeof(float)).ok());
-  ASSERT_TRUE(driver->copy_to_device(db, b.data(), n * sizeof(float)).ok());
+  ASSERT_OK(driver->allocate(n * sizeof(float), &da));
+  ASSERT_OK(driver->allocate(n * sizeof(float), &db));
+  ASSERT_OK(driver->allocate(n * sizeof(float), &dc));
+  ASSERT_OK(driver->copy_to_device(da, a.data(), n * sizeof(float)));
+  ASSERT_OK(driver->copy_to_device(db, b.data(), n * sizeof(float)));
   int count = n;
   void* args[] = {&da, &db, &dc, &count};
   s = driver->launch(fn, {(n + 255) / 256, 1, 1}, {256, 1, 1}, 0, args);
-  ASSERT_TRUE(s.ok()) << s.to_string();
-  ASSERT_TRUE(driver->synchronize().ok());
-  ASSERT_TRUE(driver->copy_to_host(c.data(), dc, n * sizeof(float)).ok());
+  ASSERT_OK(s);
+  ASSERT_OK(driver->synchronize());
+  ASSERT_OK(driver->copy_to_host(c.data(), dc, n * sizeof(float)));
   for (int i = 0; i < n; ++i) ASSERT_EQ(c[i], 3.f * static_cast<float>(i)) << i;
   (void)driver->free(da);
   (void)driver->free(db);
@@ -70,7 +70,7 @@ TEST(GpuTest, CompiledKernelLoadsAndRuns) {
   REQUIRE_GPU(driver);
   Engine engine(config_for(driver->device_arch()), RuntimeSettings::none());
   Kernel kernel;
-  ASSERT_TRUE(engine.kernel("vector_add", &kernel).ok());
+  ASSERT_OK(engine.kernel("vector_add", &kernel));
   EXPECT_FALSE(kernel.from_cache);
   run_vector_add(driver, kernel);
 }
@@ -82,35 +82,32 @@ TEST(GpuTest, KernelFromTheCacheFileLoadsAndRunsWithoutCompiling) {
   {
     Engine cold(config_for(driver->device_arch()), RuntimeSettings::path(path));
     Kernel kernel;
-    ASSERT_TRUE(cold.kernel("vector_add", &kernel).ok());
-    ASSERT_TRUE(cold.kernel("scale<float>", &kernel).ok());
+    ASSERT_OK(cold.kernel("vector_add", &kernel));
+    ASSERT_OK(cold.kernel("scale<float>", &kernel));
   }
-  Options options;
-  options.path = path;
-  std::shared_ptr<RuntimeCache> cache;
-  ASSERT_TRUE(RuntimeCache::open(options, &cache).ok());
+  auto cache = testing::OpenCache(path);
   Engine warm(config_for(driver->device_arch()), RuntimeSettings::shared(cache));
   Kernel kernel;
-  ASSERT_TRUE(warm.kernel("vector_add", &kernel).ok());
+  ASSERT_OK(warm.kernel("vector_add", &kernel));
   EXPECT_TRUE(kernel.from_cache);
   run_vector_add(driver, kernel);
 
   // A template kernel is found by its lowered (mangled) name from the metadata.
   Kernel scale;
-  ASSERT_TRUE(warm.kernel("scale<float>", &scale).ok());
+  ASSERT_OK(warm.kernel("scale<float>", &scale));
   EXPECT_TRUE(scale.from_cache);
   CudaFunction fn;
-  ASSERT_TRUE(driver->load(scale, &fn).ok());
+  ASSERT_OK(driver->load(scale, &fn));
   const int n = 1000;
   std::vector<float> x(n, 1.5f);
   uint64_t dx = 0;
-  ASSERT_TRUE(driver->allocate(n * sizeof(float), &dx).ok());
-  ASSERT_TRUE(driver->copy_to_device(dx, x.data(), n * sizeof(float)).ok());
+  ASSERT_OK(driver->allocate(n * sizeof(float), &dx));
+  ASSERT_OK(driver->copy_to_device(dx, x.data(), n * sizeof(float)));
   float factor = 4.f;
   int count = n;
   void* args[] = {&dx, &factor, &count};
-  ASSERT_TRUE(driver->launch(fn, {4, 1, 1}, {256, 1, 1}, 0, args).ok());
-  ASSERT_TRUE(driver->copy_to_host(x.data(), dx, n * sizeof(float)).ok());
+  ASSERT_OK(driver->launch(fn, {4, 1, 1}, {256, 1, 1}, 0, args));
+  ASSERT_OK(driver->copy_to_host(x.data(), dx, n * sizeof(float)));
   for (float v : x) ASSERT_EQ(v, 6.f);
   (void)driver->free(dx);
   EXPECT_EQ(warm.stats().compiles, 0u);
@@ -122,8 +119,8 @@ TEST(GpuTest, PtxFromTheCacheIsJitCompiledByTheDriver) {
   auto cache = RuntimeCache::create();
   Engine engine(config_for(virtual_arch), RuntimeSettings::shared(cache));
   Kernel kernel;
-  ASSERT_TRUE(engine.kernel("vector_add", &kernel).ok());
-  ASSERT_TRUE(engine.kernel("vector_add", &kernel).ok());
+  ASSERT_OK(engine.kernel("vector_add", &kernel));
+  ASSERT_OK(engine.kernel("vector_add", &kernel));
   EXPECT_TRUE(kernel.from_cache);
   run_vector_add(driver, kernel);
 }
@@ -134,7 +131,7 @@ TEST(GpuTest, ACubinForANewerArchitectureFailsToLoadClearly) {
   std::string newer = driver->device_arch() < "sm_100" ? "sm_100" : "sm_120";
   Engine engine(config_for(newer), RuntimeSettings::none());
   Kernel kernel;
-  ASSERT_TRUE(engine.kernel("vector_add", &kernel).ok());
+  ASSERT_OK(engine.kernel("vector_add", &kernel));
   CudaFunction fn;
   Status s = driver->load(kernel, &fn);
   ASSERT_FALSE(s.ok());

@@ -1,7 +1,7 @@
-// Lifecycle of RuntimeCache handles: autosave in the destructor and through the
-// process-wide exit hook, the exit registry, clone(), implicit_for(), and the
-// real-process matrix (return from main, exit from a worker thread, static
-// objects, _exit, quick_exit, fork, churn) run through cache_child.
+// Lifecycle of RuntimeCache handles in one process: autosave in the
+// destructor and through autosave_now(), the exit registry, clone(),
+// implicit_for(). How real processes end (return, exit, static objects,
+// _exit, fork, signals, dlclose) is exit_paths_test.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -17,18 +17,11 @@
 namespace rtcache {
 namespace {
 
-using testing::ChildResult;
 using testing::file_exists;
 using testing::LogCapture;
-using testing::run_child;
+using testing::MakeValue;
 using testing::TempDir;
 using testing::write_file;
-
-constexpr const char* kChild = RTCACHE_cache_child_PATH;
-
-std::string ValueFor(std::string_view key) {
-  return testing::child_value_for(key);
-}
 
 std::string Key(int i) {
   return "k" + std::to_string(i);
@@ -42,20 +35,17 @@ Options PathOptions(const std::string& path, bool autosave) {
 }
 
 void PutKeys(RuntimeCache& cache, int n) {
-  for (int i = 0; i < n; ++i) cache.put(Key(i), ValueFor(Key(i)));
+  for (int i = 0; i < n; ++i) cache.put(Key(i), MakeValue(Key(i)));
 }
 
 // Opens `path` in a fresh handle and checks it holds exactly k0..k<n-1>.
 void ExpectFileHoldsKeys(const std::string& path, int n) {
-  std::shared_ptr<RuntimeCache> cache;
-  Status s = RuntimeCache::open(PathOptions(path, false), &cache);
-  ASSERT_TRUE(s.ok()) << s.to_string();
+  auto cache = testing::OpenCache(path);
   EXPECT_EQ(cache->size(), static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     Bytes value;
-    Status got = cache->get(Key(i), &value);
-    ASSERT_TRUE(got.ok()) << Key(i) << ": " << got.to_string();
-    EXPECT_EQ(value.str(), ValueFor(Key(i)));
+    ASSERT_OK(cache->get(Key(i), &value));
+    EXPECT_EQ(value.str(), MakeValue(Key(i)));
   }
 }
 
@@ -63,20 +53,18 @@ bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
-size_t CountOccurrences(std::string_view haystack, std::string_view needle) {
-  size_t count = 0;
-  for (size_t pos = haystack.find(needle); pos != std::string_view::npos;
-       pos = haystack.find(needle, pos + needle.size())) {
-    ++count;
-  }
-  return count;
-}
-
 // A cache path whose parent is a regular file: creating the directory fails
 // with ENOTDIR, which (unlike permission bits) stops root too.
 std::string UnsavablePath(const TempDir& dir) {
   write_file(dir.file("not-a-dir"), "x");
   return dir.file("not-a-dir") + "/cache.rtc";
+}
+
+// Exactly one warning was logged, and it names `path`.
+void ExpectOneWarningNaming(LogCapture& logs, const std::string& path) {
+  std::vector<std::string> warnings = logs.warnings();
+  ASSERT_EQ(warnings.size(), 1u) << logs.text();
+  EXPECT_TRUE(Contains(warnings[0], path)) << "the warning names the file: " << warnings[0];
 }
 
 // --- autosave in-process ---------------------------------------------------------
@@ -100,9 +88,7 @@ TEST(LifecycleTest, DestructorSaveFailureIsLoggedOnceAndNotThrown) {
     auto cache = RuntimeCache::create(PathOptions(path, true));
     PutKeys(*cache, 3);
   }  // the destructor is noexcept: an escaping error would terminate the test
-  std::vector<std::string> warnings = logs.warnings();
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_TRUE(Contains(warnings[0], path)) << "the warning names the file: " << warnings[0];
+  ExpectOneWarningNaming(logs, path);
 }
 
 TEST(LifecycleTest, AutosaveNowFailureCountsAndLogsOnceAndIsNotRetriedOnDestruction) {
@@ -117,9 +103,7 @@ TEST(LifecycleTest, AutosaveNowFailureCountsAndLogsOnceAndIsNotRetriedOnDestruct
   EXPECT_EQ(cache->stats().saves, 0u);
   EXPECT_EQ(cache->size(), 3u) << "a failed save keeps the entries";
   cache.reset();  // autosave is off: the destructor must not try (and log) again
-  std::vector<std::string> warnings = logs.warnings();
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_TRUE(Contains(warnings[0], path)) << warnings[0];
+  ExpectOneWarningNaming(logs, path);
 }
 
 TEST(LifecycleTest, AutosaveNowSavesOnceAndTurnsAutosaveOff) {
@@ -277,11 +261,11 @@ TEST(LifecycleTest, CloneGetsOwnExitTokenAndKeepsPathAutosaveAndEntries) {
   EXPECT_EQ(copy->size(), original->size());
   for (int i = 0; i < 6; ++i) {
     Bytes value;
-    ASSERT_TRUE(copy->get(Key(i), &value).ok()) << Key(i);
-    EXPECT_EQ(value.str(), ValueFor(Key(i)));
+    ASSERT_OK(copy->get(Key(i), &value));
+    EXPECT_EQ(value.str(), MakeValue(Key(i)));
   }
   std::vector<EntryInfo> entries;
-  ASSERT_TRUE(copy->entries(&entries).ok());
+  ASSERT_OK(copy->entries(&entries));
   bool found_metadata = false;
   for (const auto& entry : entries) {
     if (entry.key == "with-metadata") found_metadata = entry.metadata == "sm_90 nvrtc 13.0";
@@ -350,7 +334,7 @@ TEST(LifecycleTest, ImplicitForSharesOneHandlePerPathWhileAlive) {
   auto fresh = RuntimeCache::implicit_for(path);
   EXPECT_TRUE(fresh->autosave_on_del());
   Bytes value;
-  ASSERT_TRUE(fresh->get("shared", &value).ok()) << "a new implicit handle loads the file";
+  ASSERT_OK(fresh->get("shared", &value)) << "a new implicit handle loads the file";
   EXPECT_EQ(value.str(), "value");
 }
 
@@ -362,132 +346,9 @@ TEST(LifecycleTest, ImplicitForLogsLoadFailureAndStartsEmpty) {
   auto cache = RuntimeCache::implicit_for(path);
   ASSERT_NE(cache, nullptr);
   EXPECT_EQ(cache->size(), 0u);
-  std::vector<std::string> warnings = logs.warnings();
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_TRUE(Contains(warnings[0], path)) << warnings[0];
+  ExpectOneWarningNaming(logs, path);
+  EXPECT_TRUE(logs.contains("not an rtcache file")) << logs.text();
   cache->set_autosave_on_del(false);  // keep the foreign file out of this test's scope
-}
-
-// --- real processes -----------------------------------------------------------------
-
-constexpr int kFillCount = 50;
-
-ChildResult RunFill(const std::string& path, const std::string& mode) {
-  return run_child(
-      {kChild, "--env", "RTCACHE_LOG=warning", "fill", path, std::to_string(kFillCount), mode});
-}
-
-// A normal exit saves every entry, exits 0, and logs nothing.
-void ExpectSavedByChild(const std::string& mode) {
-  TempDir dir;
-  const std::string path = dir.file("cache.rtc");
-  ChildResult child = RunFill(path, mode);
-  EXPECT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.err, "") << "no warning, no error at exit";
-  ExpectFileHoldsKeys(path, kFillCount);
-}
-
-void ExpectNotSavedByChild(const std::string& mode) {
-  TempDir dir;
-  const std::string path = dir.file("cache.rtc");
-  ChildResult child = RunFill(path, mode);
-  EXPECT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_FALSE(file_exists(path)) << mode << " is documented not to save";
-}
-
-TEST(LifecycleProcessTest, ReturnFromMainDestructorSaves) {
-  ExpectSavedByChild("local");
-}
-
-TEST(LifecycleProcessTest, ReturnFromMainExitHookSavesLiveHandleOnce) {
-  TempDir dir;
-  const std::string path = dir.file("cache.rtc");
-  ChildResult child = RunFill(path, "return");
-  EXPECT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.err, "");
-  // Printed by an atexit handler that runs after the library's hook.
-  EXPECT_EQ(child.out, "report saves=1 autosave=0\n");
-  ExpectFileHoldsKeys(path, kFillCount);
-}
-
-TEST(LifecycleProcessTest, ExitFromMainSavesLiveHandle) {
-  ExpectSavedByChild("exit_main");
-}
-
-TEST(LifecycleProcessTest, ExitFromWorkerThreadSavesLiveHandle) {
-  ExpectSavedByChild("exit_thread");
-}
-
-TEST(LifecycleProcessTest, StaticObjectHandleIsSavedOnceByExitHook) {
-  TempDir dir;
-  const std::string path = dir.file("cache.rtc");
-  ChildResult child = RunFill(path, "static");
-  EXPECT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.err, "");
-  // The static's destructor runs after the hook: saved once, autosave off, and
-  // destroying the handle then (static destruction) is still safe.
-  EXPECT_EQ(child.out, "holder saves=1 autosave=0\n");
-  ExpectFileHoldsKeys(path, kFillCount);
-}
-
-TEST(LifecycleProcessTest, FunctionLocalStaticHandleIsSavedByDestructor) {
-  ExpectSavedByChild("static_local");
-}
-
-TEST(LifecycleProcessTest, HandleDroppedMidProgramIsSavedAndHookIsNoOp) {
-  TempDir dir;
-  const std::string path = dir.file("cache.rtc");
-  ChildResult child = RunFill(path, "drop");
-  EXPECT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.err, "") << "the exit hook for a dead handle is silent";
-  EXPECT_EQ(child.out, "registry=0\n");
-  ExpectFileHoldsKeys(path, kFillCount);
-}
-
-TEST(LifecycleProcessTest, QuickExitDoesNotSave) {
-  ExpectNotSavedByChild("quick_exit");
-}
-
-TEST(LifecycleProcessTest, UnderscoreExitDoesNotSave) {
-  ExpectNotSavedByChild("_exit");
-}
-
-// The child of fork() adds "forked" to the inherited handle and exits
-// normally; the parent then returns from main and saves its own k0..k49.
-void ExpectForkedChildDoesNotSave(const std::string& mode) {
-  TempDir dir;
-  const std::string path = dir.file("cache.rtc");
-  ChildResult child = RunFill(path, mode);
-  EXPECT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.out, "child_status=0 file_after_child=absent\n");
-  EXPECT_EQ(child.err, "");
-  ExpectFileHoldsKeys(path, kFillCount);  // exactly the parent's keys: no "forked"
-}
-
-TEST(LifecycleProcessTest, ForkedChildDoesNotSaveInheritedHandleAtExit) {
-  ExpectForkedChildDoesNotSave("fork");
-}
-
-TEST(LifecycleProcessTest, ForkedChildDoesNotSaveInheritedHandleOnDestruction) {
-  ExpectForkedChildDoesNotSave("fork_drop");
-}
-
-TEST(LifecycleProcessTest, ChurnOfAutosavingHandlesLeavesRegistryEmpty) {
-  TempDir dir;
-  const std::string path = dir.file("cache.rtc");
-  ChildResult child = run_child({kChild, "churn", path, "100000"});
-  EXPECT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.out, "peak=10\nregistry=0\n");
-  EXPECT_FALSE(file_exists(path)) << "handles with nothing to save write nothing";
-}
-
-TEST(LifecycleProcessTest, ExitHookSaveFailureIsLoggedOnceWithPath) {
-  TempDir dir;
-  const std::string path = UnsavablePath(dir);
-  ChildResult child = RunFill(path, "exit_main");
-  EXPECT_EQ(child.exit_code, 0) << "a failed autosave does not change the exit status";
-  EXPECT_EQ(CountOccurrences(child.err, "rtcache: "), 1u) << child.err;
-  EXPECT_TRUE(Contains(child.err, path)) << child.err;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -21,17 +22,17 @@
 namespace rtcache {
 namespace {
 
+using testing::ChildOptions;
 using testing::ChildResult;
+using testing::Exited;
 using testing::file_exists;
+using testing::kTestChild;
+using testing::MakeValue;
+using testing::OpenCache;
+using testing::permission_bits;
 using testing::run_child;
 using testing::TempDir;
 using testing::write_file;
-
-constexpr const char* kChild = RTCACHE_cache_child_PATH;
-
-std::string ValueFor(std::string_view key) {
-  return testing::child_value_for(key);
-}
 
 std::string Key(const std::string& prefix, int i) {
   return prefix + std::to_string(i);
@@ -44,46 +45,31 @@ Options PathOptions(const std::string& path) {
 }
 
 void PutKeys(RuntimeCache& cache, const std::string& prefix, int n) {
-  for (int i = 0; i < n; ++i) cache.put(Key(prefix, i), ValueFor(Key(prefix, i)));
-}
-
-std::shared_ptr<RuntimeCache> OpenOrDie(const std::string& path) {
-  std::shared_ptr<RuntimeCache> cache;
-  Status s = RuntimeCache::open(PathOptions(path), &cache);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return cache ? cache : RuntimeCache::create(PathOptions(path));
+  for (int i = 0; i < n; ++i) cache.put(Key(prefix, i), MakeValue(Key(prefix, i)));
 }
 
 void ExpectHasKeys(RuntimeCache& cache, const std::string& prefix, int n) {
   for (int i = 0; i < n; ++i) {
     Bytes value;
-    Status s = cache.get(Key(prefix, i), &value);
-    ASSERT_TRUE(s.ok()) << Key(prefix, i) << ": " << s.to_string();
-    EXPECT_EQ(value.str(), ValueFor(Key(prefix, i)));
+    ASSERT_OK(cache.get(Key(prefix, i), &value));
+    EXPECT_EQ(value.str(), MakeValue(Key(prefix, i)));
   }
 }
 
 // The sorted keys of every entry.
 std::vector<std::string> Keys(RuntimeCache& cache) {
   std::vector<EntryInfo> entries;
-  Status s = cache.entries(&entries);
-  EXPECT_TRUE(s.ok()) << s.to_string();
+  EXPECT_OK(cache.entries(&entries));
   std::vector<std::string> keys;
   for (const auto& entry : entries) keys.push_back(entry.key);
   return keys;
 }
 
-uint32_t PermissionBits(const std::string& path) {
-  struct stat st;
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 0777;
-}
-
 void ExpectPutChildSucceeds(const std::string& path, const std::string& prefix, int count,
                             int rounds = 1) {
   ChildResult child =
-      run_child({kChild, "put", path, prefix, std::to_string(count), std::to_string(rounds)});
-  EXPECT_EQ(child.exit_code, 0) << child.err;
+      run_child({kTestChild, "put", path, prefix, std::to_string(count), std::to_string(rounds)});
+  EXPECT_TRUE(Exited(child.status, 0)) << child.err;
   EXPECT_EQ(child.out, "saved=" + std::to_string(count) + "\n");
 }
 
@@ -96,10 +82,10 @@ TEST(MergeTest, TwoHandlesInOneProcessSaveDifferentEntries) {
   auto b = RuntimeCache::create(PathOptions(path));
   PutKeys(*a, "a", 30);
   PutKeys(*b, "b", 30);
-  ASSERT_TRUE(a->save().ok());
-  ASSERT_TRUE(b->save().ok());  // must merge with a's save, not replace it
+  ASSERT_OK(a->save());
+  ASSERT_OK(b->save());  // must merge with a's save, not replace it
 
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(check->size(), 60u);
   ExpectHasKeys(*check, "a", 30);
   ExpectHasKeys(*check, "b", 30);
@@ -110,14 +96,14 @@ TEST(MergeTest, HandleThatLoadedEarlierDoesNotLoseLaterSaves) {
   const std::string path = dir.file("cache.rtc");
   auto a = RuntimeCache::create(PathOptions(path));
   PutKeys(*a, "a", 5);
-  ASSERT_TRUE(a->save().ok());
-  auto b = OpenOrDie(path);  // sees a0..a4
+  ASSERT_OK(a->save());
+  auto b = OpenCache(path);  // sees a0..a4
   PutKeys(*a, "late", 5);
-  ASSERT_TRUE(a->save().ok());
+  ASSERT_OK(a->save());
   PutKeys(*b, "b", 5);
-  ASSERT_TRUE(b->save().ok());  // b's view is stale: its save must still keep late*
+  ASSERT_OK(b->save());  // b's view is stale: its save must still keep late*
 
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(check->size(), 15u);
   ExpectHasKeys(*check, "a", 5);
   ExpectHasKeys(*check, "late", 5);
@@ -129,7 +115,7 @@ TEST(MergeTest, TwoProcessesSaveDifferentEntries) {
   const std::string path = dir.file("cache.rtc");
   ExpectPutChildSucceeds(path, "p", 40);
   ExpectPutChildSucceeds(path, "q", 40);
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(check->size(), 80u);
   ExpectHasKeys(*check, "p", 40);
   ExpectHasKeys(*check, "q", 40);
@@ -148,7 +134,7 @@ TEST(MergeTest, FourConcurrentProcessesKeepTheUnion) {
   }
   for (auto& t : threads) t.join();
 
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(check->size(), static_cast<size_t>(kProcesses * kKeysEach));
   for (int p = 0; p < kProcesses; ++p)
     ExpectHasKeys(*check, "w" + std::to_string(p) + "-", kKeysEach);
@@ -167,16 +153,16 @@ TEST(MergeTest, EraseSurvivesMergeInOneProcess) {
   {
     auto seed = RuntimeCache::create(PathOptions(path));
     PutKeys(*seed, "k", 3);
-    ASSERT_TRUE(seed->save().ok());
+    ASSERT_OK(seed->save());
   }
-  auto a = OpenOrDie(path);
-  auto b = OpenOrDie(path);
+  auto a = OpenCache(path);
+  auto b = OpenCache(path);
   ASSERT_TRUE(b->erase("k1"));
-  ASSERT_TRUE(b->save().ok());
-  a->put("new", ValueFor("new"));  // a still believes k1 exists
-  ASSERT_TRUE(a->save().ok());
+  ASSERT_OK(b->save());
+  a->put("new", MakeValue("new"));  // a still believes k1 exists
+  ASSERT_OK(a->save());
 
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(Keys(*check), (std::vector<std::string>{"k0", "k2", "new"}));
   EXPECT_FALSE(check->contains("k1")) << "a merge must not resurrect an erased entry";
 }
@@ -185,14 +171,14 @@ TEST(MergeTest, EraseByAnotherProcessSurvivesMerge) {
   TempDir dir;
   const std::string path = dir.file("cache.rtc");
   ExpectPutChildSucceeds(path, "k", 3);
-  auto a = OpenOrDie(path);
+  auto a = OpenCache(path);
   ASSERT_EQ(a->size(), 3u);
-  ChildResult child = run_child({kChild, "erase", path, "k1"});
-  ASSERT_EQ(child.exit_code, 0) << child.err;
-  a->put("new", ValueFor("new"));
-  ASSERT_TRUE(a->save().ok());
+  ChildResult child = run_child({kTestChild, "erase", path, "k1"});
+  ASSERT_TRUE(Exited(child.status, 0)) << child.err;
+  a->put("new", MakeValue("new"));
+  ASSERT_OK(a->save());
 
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(Keys(*check), (std::vector<std::string>{"k0", "k2", "new"}));
 }
 
@@ -200,15 +186,15 @@ TEST(MergeTest, ResetSurvivesMerge) {
   TempDir dir;
   const std::string path = dir.file("cache.rtc");
   ExpectPutChildSucceeds(path, "k", 4);
-  auto a = OpenOrDie(path);
-  auto b = OpenOrDie(path);
+  auto a = OpenCache(path);
+  auto b = OpenCache(path);
   b->reset();
   EXPECT_EQ(b->size(), 0u);
-  ASSERT_TRUE(b->save().ok());
-  a->put("new", ValueFor("new"));  // a still holds k0..k3 from its load
-  ASSERT_TRUE(a->save().ok());
+  ASSERT_OK(b->save());
+  a->put("new", MakeValue("new"));  // a still holds k0..k3 from its load
+  ASSERT_OK(a->save());
 
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(Keys(*check), (std::vector<std::string>{"new"}));
 }
 
@@ -216,13 +202,13 @@ TEST(MergeTest, ResetByAnotherProcessSurvivesMerge) {
   TempDir dir;
   const std::string path = dir.file("cache.rtc");
   ExpectPutChildSucceeds(path, "k", 4);
-  auto a = OpenOrDie(path);
-  ChildResult child = run_child({kChild, "reset", path});
-  ASSERT_EQ(child.exit_code, 0) << child.err;
-  a->put("new", ValueFor("new"));
-  ASSERT_TRUE(a->save().ok());
+  auto a = OpenCache(path);
+  ChildResult child = run_child({kTestChild, "reset", path});
+  ASSERT_TRUE(Exited(child.status, 0)) << child.err;
+  a->put("new", MakeValue("new"));
+  ASSERT_OK(a->save());
 
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(Keys(*check), (std::vector<std::string>{"new"}));
 }
 
@@ -230,12 +216,12 @@ TEST(MergeTest, ResetKeepsEntriesTheHandleNeverSaw) {
   TempDir dir;
   const std::string path = dir.file("cache.rtc");
   ExpectPutChildSucceeds(path, "old", 3);
-  auto a = OpenOrDie(path);                  // knows old0..old2
+  auto a = OpenCache(path);                  // knows old0..old2
   ExpectPutChildSucceeds(path, "other", 3);  // saved after a loaded
   a->reset();
-  ASSERT_TRUE(a->save().ok());
+  ASSERT_OK(a->save());
 
-  auto check = OpenOrDie(path);
+  auto check = OpenCache(path);
   EXPECT_EQ(Keys(*check), (std::vector<std::string>{"other0", "other1", "other2"}));
 }
 
@@ -245,11 +231,10 @@ TEST(StoreTest, LoadOfMissingFileIsNoOp) {
   TempDir dir;
   const std::string path = dir.file("missing.rtc");
   std::shared_ptr<RuntimeCache> cache;
-  Status s = RuntimeCache::open(PathOptions(path), &cache);
-  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_OK(RuntimeCache::open(PathOptions(path), &cache));
   EXPECT_EQ(cache->size(), 0u);
   cache->put("kept", "value");
-  EXPECT_TRUE(cache->load().ok());
+  EXPECT_OK(cache->load());
   EXPECT_TRUE(cache->contains("kept")) << "loading nothing keeps unsaved entries";
   EXPECT_FALSE(file_exists(path)) << "load never creates the file";
 }
@@ -259,8 +244,8 @@ TEST(StoreTest, InMemoryCacheLoadAndSaveAreNoOps) {
   auto cache = RuntimeCache::create();  // path ""
   EXPECT_EQ(cache->path(), "");
   cache->put("key", "value");
-  EXPECT_TRUE(cache->save().ok());
-  EXPECT_TRUE(cache->load().ok());
+  EXPECT_OK(cache->save());
+  EXPECT_OK(cache->load());
   EXPECT_EQ(cache->stats().saves, 0u);
   EXPECT_TRUE(cache->contains("key"));
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
@@ -270,7 +255,7 @@ TEST(StoreTest, SaveWithNothingToWriteCreatesNoFile) {
   TempDir dir;
   const std::string path = dir.file("cache.rtc");
   auto cache = RuntimeCache::create(PathOptions(path));
-  ASSERT_TRUE(cache->save().ok());
+  ASSERT_OK(cache->save());
   EXPECT_FALSE(file_exists(path));
 }
 
@@ -279,23 +264,11 @@ TEST(StoreTest, HandleThatNeverLoadedDoesNotReplaceFile) {
   const std::string path = dir.file("cache.rtc");
   ExpectPutChildSucceeds(path, "disk", 5);
   auto cache = RuntimeCache::create(PathOptions(path));  // no load
-  cache->put("mine", ValueFor("mine"));
-  ASSERT_TRUE(cache->save().ok());
-  auto check = OpenOrDie(path);
+  cache->put("mine", MakeValue("mine"));
+  ASSERT_OK(cache->save());
+  auto check = OpenCache(path);
   EXPECT_EQ(check->size(), 6u);
   ExpectHasKeys(*check, "disk", 5);
-}
-
-TEST(StoreTest, SaveToExplicitPathWritesEveryEntry) {
-  TempDir dir;
-  auto cache = RuntimeCache::create(PathOptions(dir.file("own.rtc")));
-  PutKeys(*cache, "k", 10);
-  ASSERT_TRUE(cache->save().ok());
-  const std::string other = dir.file("other.rtc");
-  ASSERT_TRUE(cache->save(other).ok()) << "saving to another file writes what it lacks";
-  auto check = OpenOrDie(other);
-  EXPECT_EQ(check->size(), 10u);
-  ExpectHasKeys(*check, "k", 10);
 }
 
 TEST(StoreTest, SaveCreatesMissingDirectoriesOwnerOnly) {
@@ -304,29 +277,13 @@ TEST(StoreTest, SaveCreatesMissingDirectoriesOwnerOnly) {
   const std::string path = deep + "/cache.rtc";
   auto cache = RuntimeCache::create(PathOptions(path));
   cache->put("key", "value");
-  Status s = cache->save();
-  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_OK(cache->save());
   EXPECT_TRUE(file_exists(path));
-  EXPECT_EQ(PermissionBits(path), 0600u);
-  EXPECT_EQ(PermissionBits(path + ".lock"), 0600u);
-  EXPECT_EQ(PermissionBits(dir.file("a")), 0700u);
-  EXPECT_EQ(PermissionBits(dir.file("a/b")), 0700u);
-  EXPECT_EQ(PermissionBits(deep), 0700u);
-}
-
-TEST(StoreTest, ConfiguredModesAreAppliedExactly) {
-  TempDir dir;
-  const std::string path = dir.file("shared/cache.rtc");
-  Options options = PathOptions(path);
-  options.file_mode = 0660;  // a group-shared cache; the umask must not narrow it
-  options.dir_mode = 0770;
-  auto cache = RuntimeCache::create(options);
-  cache->put("key", "value");
-  Status s = cache->save();
-  ASSERT_TRUE(s.ok()) << s.to_string();
-  EXPECT_EQ(PermissionBits(path), 0660u);
-  EXPECT_EQ(PermissionBits(path + ".lock"), 0660u);
-  EXPECT_EQ(PermissionBits(dir.file("shared")), 0770u);
+  EXPECT_EQ(permission_bits(path), 0600u);
+  EXPECT_EQ(permission_bits(path + ".lock"), 0600u);
+  EXPECT_EQ(permission_bits(dir.file("a")), 0700u);
+  EXPECT_EQ(permission_bits(dir.file("a/b")), 0700u);
+  EXPECT_EQ(permission_bits(deep), 0700u);
 }
 
 TEST(StoreTest, LockFileExistsAfterSaveAndIsNeverDeleted) {
@@ -336,11 +293,11 @@ TEST(StoreTest, LockFileExistsAfterSaveAndIsNeverDeleted) {
   {
     auto cache = RuntimeCache::create(PathOptions(path));
     cache->put("a", "1");
-    ASSERT_TRUE(cache->save().ok());
+    ASSERT_OK(cache->save());
     EXPECT_TRUE(file_exists(lock));
     cache->put("b", "2");
-    ASSERT_TRUE(cache->save().ok());
-    ASSERT_TRUE(cache->compact().ok());
+    ASSERT_OK(cache->save());
+    ASSERT_OK(cache->compact());
     EXPECT_TRUE(file_exists(lock)) << "compaction keeps the lock file";
   }
   EXPECT_TRUE(file_exists(lock)) << "destroying the handle keeps the lock file";
@@ -363,16 +320,16 @@ void PutAssortedEntries(RuntimeCache& cache) {
 
 void ExpectSameEntries(RuntimeCache& expected, RuntimeCache& actual) {
   std::vector<EntryInfo> want, got;
-  ASSERT_TRUE(expected.entries(&want).ok());
-  ASSERT_TRUE(actual.entries(&got).ok());
+  ASSERT_OK(expected.entries(&want));
+  ASSERT_OK(actual.entries(&got));
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(got[i].key, want[i].key);
     EXPECT_EQ(got[i].metadata, want[i].metadata) << want[i].key;
     EXPECT_EQ(got[i].value_size, want[i].value_size) << want[i].key;
     Bytes want_value, got_value;
-    ASSERT_TRUE(expected.get(want[i].key, &want_value).ok());
-    ASSERT_TRUE(actual.get(want[i].key, &got_value).ok()) << want[i].key;
+    ASSERT_OK(expected.get(want[i].key, &want_value));
+    ASSERT_OK(actual.get(want[i].key, &got_value)) << want[i].key;
     EXPECT_TRUE(got_value == want_value) << want[i].key;
   }
 }
@@ -381,13 +338,26 @@ TEST(BytesTest, SerializeDeserializeRoundTrip) {
   auto source = RuntimeCache::create();
   PutAssortedEntries(*source);
   std::string bytes;
-  ASSERT_TRUE(source->serialize(&bytes).ok());
+  ASSERT_OK(source->serialize(&bytes));
   EXPECT_FALSE(bytes.empty());
 
   auto restored = RuntimeCache::create();
-  Status s = restored->deserialize(bytes);
-  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_OK(restored->deserialize(bytes));
   ExpectSameEntries(*source, *restored);
+}
+
+TEST(BytesTest, SerializeHoldsSavedAndUnsavedEntries) {
+  TempDir dir;
+  auto cache = RuntimeCache::create(PathOptions(dir.file("cache.rtc")));
+  cache->put("saved", MakeValue("saved"), "m1");
+  ASSERT_OK(cache->save());
+  cache->put("unsaved", MakeValue("unsaved"));
+  std::string bytes;
+  ASSERT_OK(cache->serialize(&bytes));
+  auto copy = RuntimeCache::create();
+  ASSERT_OK(copy->deserialize(bytes));
+  EXPECT_EQ(Keys(*copy), (std::vector<std::string>{"saved", "unsaved"}));
+  ExpectSameEntries(*cache, *copy);
 }
 
 TEST(BytesTest, DeserializeMergesAndIsSavedByNextSave) {
@@ -396,14 +366,14 @@ TEST(BytesTest, DeserializeMergesAndIsSavedByNextSave) {
   auto source = RuntimeCache::create();
   PutKeys(*source, "from-bytes", 5);
   std::string bytes;
-  ASSERT_TRUE(source->serialize(&bytes).ok());
+  ASSERT_OK(source->serialize(&bytes));
 
   auto target = RuntimeCache::create(PathOptions(path));
   PutKeys(*target, "own", 5);
-  ASSERT_TRUE(target->deserialize(bytes).ok());
+  ASSERT_OK(target->deserialize(bytes));
   EXPECT_EQ(target->size(), 10u);
-  ASSERT_TRUE(target->save().ok());
-  auto check = OpenOrDie(path);
+  ASSERT_OK(target->save());
+  auto check = OpenCache(path);
   ExpectHasKeys(*check, "from-bytes", 5);
   ExpectHasKeys(*check, "own", 5);
 }
@@ -411,23 +381,65 @@ TEST(BytesTest, DeserializeMergesAndIsSavedByNextSave) {
 TEST(BytesTest, DeserializeOfEmptyInputIsNoOp) {
   auto cache = RuntimeCache::create();
   cache->put("key", "value");
-  EXPECT_TRUE(cache->deserialize("").ok());
+  EXPECT_OK(cache->deserialize(""));
   EXPECT_EQ(cache->size(), 1u);
 }
 
-TEST(BytesTest, DeserializeOfGarbageFailsAndLeavesCacheUnchanged) {
+// Bytes deserialize() refuses, with the code it gives: anything without the
+// rtcache magic is not a cache at all; a real image cut short or with a
+// flipped bit is damaged.
+struct BadBytes {
+  const char* name;
+  std::function<std::string(const std::string& image)> make;  // from a good image
+  Status::Code code;
+};
+
+class DeserializeRefuses : public ::testing::TestWithParam<BadBytes> {};
+
+TEST_P(DeserializeRefuses, AndLeavesTheCacheUnchanged) {
+  auto source = RuntimeCache::create();
+  PutKeys(*source, "img", 3);
+  std::string image;
+  ASSERT_OK(source->serialize(&image));
   auto cache = RuntimeCache::create();
   PutKeys(*cache, "k", 3);
-  std::string garbage;
-  for (int i = 0; i < 4096; ++i) garbage.push_back(static_cast<char>((i * 131 + 7) % 251));
-  for (const std::string& bad : {garbage, std::string("RTC"), std::string(64, '\0')}) {
-    Status s = cache->deserialize(bad);
-    EXPECT_FALSE(s.ok()) << "accepted " << bad.size() << " bad bytes";
-    EXPECT_FALSE(s.message().empty()) << "the error names the reason";
-    EXPECT_EQ(cache->size(), 3u);
-    ExpectHasKeys(*cache, "k", 3);
-  }
+  const std::string bad = GetParam().make(image);
+  Status s = cache->deserialize(bad);
+  EXPECT_EQ(s.code(), GetParam().code) << s.to_string();
+  EXPECT_NE(s.message().find("serialized cache"), std::string::npos) << s.to_string();
+  EXPECT_EQ(Keys(*cache), (std::vector<std::string>{"k0", "k1", "k2"}));
+  ExpectHasKeys(*cache, "k", 3);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Bytes, DeserializeRefuses,
+    ::testing::Values(
+        BadBytes{"Text", [](const std::string&) { return std::string("not a cache at all"); },
+                 Status::Code::kNotACacheFile},
+        BadBytes{"ShortMagic", [](const std::string&) { return std::string("RTC"); },
+                 Status::Code::kNotACacheFile},
+        BadBytes{"Zeros", [](const std::string&) { return std::string(64, '\0'); },
+                 Status::Code::kNotACacheFile},
+        BadBytes{"Noise",
+                 [](const std::string&) {
+                   std::string garbage;
+                   for (int i = 0; i < 4096; ++i) {
+                     garbage.push_back(static_cast<char>((i * 131 + 7) % 251));
+                   }
+                   return garbage;
+                 },
+                 Status::Code::kNotACacheFile},
+        BadBytes{"Truncated",
+                 [](const std::string& image) { return image.substr(0, image.size() - 1); },
+                 Status::Code::kCorruption},
+        BadBytes{"FlippedBit",
+                 [](const std::string& image) {
+                   std::string flipped = image;
+                   flipped[100] ^= 0x20;  // inside the first record
+                   return flipped;
+                 },
+                 Status::Code::kCorruption}),
+    [](const ::testing::TestParamInfo<BadBytes>& info) { return std::string(info.param.name); });
 
 // An unsupported stream target is rejected at compile time (the original took
 // "anything" and failed at run time).
@@ -449,14 +461,14 @@ TEST(StreamTest, RoundTripThroughStringStream) {
   PutAssortedEntries(*source);
   std::stringstream stream;
   size_t written = 0;
-  ASSERT_TRUE(source->save_to_stream(stream, &written).ok());
+  ASSERT_OK(source->save_to_stream(stream, &written));
   EXPECT_GT(written, 0u);
   EXPECT_EQ(written, stream.str().size()) << "written whole, exactly once";
 
   auto restored = RuntimeCache::create();
   size_t read = 0;
   Status s = restored->load_from_stream(stream, &read);
-  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_OK(s);
   EXPECT_EQ(read, written);
   ExpectSameEntries(*source, *restored);
 }
@@ -470,7 +482,7 @@ TEST(StreamTest, RoundTripThroughFileStream) {
   {
     std::fstream out(file, std::ios::out | std::ios::binary | std::ios::trunc);
     ASSERT_TRUE(out.is_open());
-    ASSERT_TRUE(source->save_to_stream(out, &written).ok());
+    ASSERT_OK(source->save_to_stream(out, &written));
   }
   EXPECT_GT(written, 0u);
   EXPECT_EQ(testing::file_size(file), written);
@@ -481,7 +493,7 @@ TEST(StreamTest, RoundTripThroughFileStream) {
     std::fstream in(file, std::ios::in | std::ios::binary);
     ASSERT_TRUE(in.is_open());
     Status s = restored->load_from_stream(in, &read);
-    ASSERT_TRUE(s.ok()) << s.to_string();
+    ASSERT_OK(s);
   }
   EXPECT_EQ(read, written);
   ExpectSameEntries(*source, *restored);
@@ -492,7 +504,7 @@ TEST(StreamTest, EmptyStreamLoadsNothing) {
   cache->put("key", "value");
   std::stringstream empty;
   size_t read = 123;
-  ASSERT_TRUE(cache->load_from_stream(empty, &read).ok());
+  ASSERT_OK(cache->load_from_stream(empty, &read));
   EXPECT_EQ(read, 0u);
   EXPECT_EQ(cache->size(), 1u);
 }
@@ -508,61 +520,55 @@ TEST(StreamTest, GarbageStreamFailsAndLeavesCacheUnchanged) {
 
 // --- default location (in a child process: the environment stays untouched) -------
 
-// Runs cache_child default_path with the given --env/--unset options; the
+// default_cache_path() in a child whose environment has RTCACHE_DIR and
+// XDG_CACHE_HOME removed, then `env` added (paths relative to a TempDir); the
 // child prints the result of two calls.
-ChildResult DefaultPathIn(const std::vector<std::string>& env_options) {
-  std::vector<std::string> argv = {kChild,           "--unset", "RTCACHE_DIR",        "--unset",
-                                   "XDG_CACHE_HOME", "--env",   "RTCACHE_LOG=warning"};
-  argv.insert(argv.end(), env_options.begin(), env_options.end());
-  argv.push_back("default_path");
-  return run_child(argv);
-}
+struct DefaultPathCase {
+  const char* name;
+  std::vector<std::string> env;  // "NAME=relative/path"
+  const char* dir;               // the directory it chooses (and creates, 0700)
+};
 
-std::string TwoLines(const std::string& path) {
-  return "path=" + path + "\npath=" + path + "\n";
-}
+class DefaultPath : public ::testing::TestWithParam<DefaultPathCase> {};
 
-TEST(DefaultPathTest, RtcacheDirWins) {
+TEST_P(DefaultPath, ChosenAndCreatedOwnerOnly) {
   TempDir dir;
-  const std::string rtcache_dir = dir.file("explicit/dir");
-  ChildResult child =
-      DefaultPathIn({"--env", "RTCACHE_DIR=" + rtcache_dir, "--env",
-                     "XDG_CACHE_HOME=" + dir.file("xdg"), "--env", "HOME=" + dir.file("home")});
-  ASSERT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.out, TwoLines(rtcache_dir + "/kernels.rtc"));
+  ChildOptions options{.env = {"RTCACHE_LOG=warning"}, .unset = {"RTCACHE_DIR", "XDG_CACHE_HOME"}};
+  for (const std::string& e : GetParam().env) {
+    const size_t eq = e.find('=');
+    options.env.push_back(e.substr(0, eq + 1) + dir.file(e.substr(eq + 1)));
+  }
+  ChildResult child = run_child({kTestChild, "default-path"}, options);
+  ASSERT_TRUE(Exited(child.status, 0)) << child.err;
+  const std::string chosen = dir.file(GetParam().dir);
+  EXPECT_EQ(child.out, "path=" + chosen + "/kernels.rtc\npath=" + chosen + "/kernels.rtc\n");
   EXPECT_EQ(child.err, "");
-  EXPECT_TRUE(std::filesystem::is_directory(rtcache_dir)) << "the directory is created";
-  EXPECT_EQ(PermissionBits(rtcache_dir), 0700u);
+  EXPECT_TRUE(std::filesystem::is_directory(chosen)) << "the directory is created";
+  EXPECT_EQ(permission_bits(chosen), 0700u);
 }
 
-TEST(DefaultPathTest, XdgCacheHomeWhenNoRtcacheDir) {
-  TempDir dir;
-  const std::string xdg = dir.file("xdg");
-  ChildResult child =
-      DefaultPathIn({"--env", "XDG_CACHE_HOME=" + xdg, "--env", "HOME=" + dir.file("home")});
-  ASSERT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.out, TwoLines(xdg + "/rtcache/kernels.rtc"));
-  EXPECT_EQ(child.err, "");
-  EXPECT_EQ(PermissionBits(xdg + "/rtcache"), 0700u);
-}
-
-TEST(DefaultPathTest, HomeCacheWhenNeitherIsSet) {
-  TempDir dir;
-  const std::string home = dir.file("home");
-  ChildResult child = DefaultPathIn({"--env", "HOME=" + home});
-  ASSERT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.out, TwoLines(home + "/.cache/rtcache/kernels.rtc"));
-  EXPECT_EQ(child.err, "");
-  EXPECT_EQ(PermissionBits(home + "/.cache/rtcache"), 0700u);
-}
+INSTANTIATE_TEST_SUITE_P(
+    Locations, DefaultPath,
+    ::testing::Values(
+        DefaultPathCase{"RtcacheDirWins",
+                        {"RTCACHE_DIR=explicit/dir", "XDG_CACHE_HOME=xdg", "HOME=home"},
+                        "explicit/dir"},
+        DefaultPathCase{
+            "XdgCacheHomeWhenNoRtcacheDir", {"XDG_CACHE_HOME=xdg", "HOME=home"}, "xdg/rtcache"},
+        DefaultPathCase{"HomeCacheWhenNeitherIsSet", {"HOME=home"}, "home/.cache/rtcache"}),
+    [](const ::testing::TestParamInfo<DefaultPathCase>& info) {
+      return std::string(info.param.name);
+    });
 
 TEST(DefaultPathTest, UnusableLocationFallsBackToMemoryWithOneWarning) {
   TempDir dir;
   write_file(dir.file("not-a-dir"), "x");
   const std::string rtcache_dir = dir.file("not-a-dir") + "/sub";
-  ChildResult child = DefaultPathIn({"--env", "RTCACHE_DIR=" + rtcache_dir});
-  ASSERT_EQ(child.exit_code, 0) << child.err;
-  EXPECT_EQ(child.out, TwoLines(""));
+  ChildResult child = run_child(
+      {kTestChild, "default-path"},
+      {.env = {"RTCACHE_LOG=warning", "RTCACHE_DIR=" + rtcache_dir}, .unset = {"XDG_CACHE_HOME"}});
+  ASSERT_TRUE(Exited(child.status, 0)) << child.err;
+  EXPECT_EQ(child.out, "path=\npath=\n");
   EXPECT_EQ(child.err.rfind("rtcache: warning: ", 0), 0u) << child.err;
   EXPECT_EQ(child.err.find("rtcache: ", 1), std::string::npos) << "one warning: " << child.err;
   // Names the location (the component that blocks it is enough) and the reason.

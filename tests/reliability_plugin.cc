@@ -1,4 +1,4 @@
-// A shared module (dlopen'ed by reliability_child's "exit dlclose" cases) that
+// A shared module (dlopen'ed by test_child's "exit dlclose_*" cases) that
 // holds a registered autosaving handle, to show what unloading it does.
 // Linked with its own copy of rtcache (the static library, built PIC), as a
 // plugin of a program that does not use rtcache itself would be.
@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "fault_env.h"
 #include "rtcache/rtcache.h"
+#include "test_values.h"
 
 namespace {
 
