@@ -26,6 +26,25 @@
 // The default (RuntimeSettings::from_environment) is the default cache path,
 // or none when RTCACHE_DISABLE=1.
 //
+// Letting go of an implicit handle (destruction, a settings swap) saves it
+// once, through the handle's own once-only autosave:
+//   - the engine held the last reference (the usual case): it drops it, and
+//     the handle's destructor autosaves it (autosave_now(): autosave is turned
+//     off first, so the exit hook does nothing more). A failure (another
+//     process holds the lock, an unwritable path) waits for one lock timeout
+//     and is logged once, never thrown;
+//   - other holders remain (another engine on the same path, a caller of
+//     runtime_cache() or implicit_for() keeping it): the engine saves it now,
+//     on its own behalf, with save(); a failure is one warning. Autosave stays
+//     on, because the others still add to it: the handle is saved once more,
+//     when the last of them lets go or at exit. So each release is one save,
+//     and a handle shared by N engines is saved at most N times, never twice
+//     for one release;
+//   - the handle's autosave already ran (the exit hook saved it, for an engine
+//     destroyed after it) or was turned off: nothing is saved.
+// Two threads releasing one shared handle at the same instant may both find
+// it still shared; each release then saves (one attempt each).
+//
 // Thread safety: all member functions may be called from many threads.
 // Concurrent kernel() calls for the same kernel compile it once; the others
 // wait for that compile.
@@ -48,26 +67,27 @@
 
 namespace rtcache {
 
-// Which cache an engine uses. Equality compares paths by value and shared
-// handles by identity (two handles on one path are different settings).
+// Which cache an engine uses: a value. Equality compares paths by value and
+// shared handles by identity (two handles on one path are different
+// settings). path("") and shared(nullptr) are none(): no file, no handle.
 class RTCACHE_EXPORT RuntimeSettings {
  public:
   static RuntimeSettings none() { return RuntimeSettings(); }
   static RuntimeSettings path(std::string path) {
     RuntimeSettings s;
-    s.target_ = std::move(path);
+    if (!path.empty()) s.target_ = std::move(path);
     return s;
   }
   static RuntimeSettings shared(std::shared_ptr<RuntimeCache> cache) {
     RuntimeSettings s;
-    s.target_ = std::move(cache);
+    if (cache != nullptr) s.target_ = std::move(cache);
     return s;
   }
   // default_cache_path(), or none when RTCACHE_DISABLE=1 or no location works.
   static RuntimeSettings from_environment();
 
   bool is_none() const { return std::holds_alternative<std::monostate>(target_); }
-  bool is_path() const { return std::holds_alternative<std::string>(target_); }
+  bool is_path() const { return std::holds_alternative<std::string>(target_); }  // never ""
   bool is_shared() const { return std::holds_alternative<std::shared_ptr<RuntimeCache>>(target_); }
   const std::string& cache_path() const { return std::get<std::string>(target_); }
   const std::shared_ptr<RuntimeCache>& shared_cache() const {
@@ -114,7 +134,7 @@ class RTCACHE_EXPORT Engine {
   // Uses RuntimeSettings::from_environment().
   explicit Engine(EngineConfig config);
   Engine(EngineConfig config, RuntimeSettings settings);
-  ~Engine();  // saves an implicit handle it holds (failures are logged)
+  ~Engine();  // lets go of an implicit handle it holds, saving it once (see above)
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -128,8 +148,8 @@ class RTCACHE_EXPORT Engine {
   std::string key_for(std::string_view name_expression) const;
 
   // Applies the swap rules described at the top of this header. Setting a
-  // path loads that cache at once; swapping away from an implicit handle saves
-  // it now (a failure is a warning).
+  // path loads that cache at once; swapping away from an implicit handle lets
+  // go of it, which saves it now, once (a failure is one warning; see above).
   void set_runtime_settings(RuntimeSettings settings);
   RuntimeSettings runtime_settings() const;
   // The handle in use (a private in-memory one when the settings are none).
@@ -176,7 +196,8 @@ class RTCACHE_EXPORT StreamTarget {
 // (an engine listed twice is attached, and restored, once). On destruction
 // each engine gets its previous settings back, then the handle is saved once
 // to the target; a failure there is logged, never thrown. This is the one
-// implementation: Python's rtcache.runtime_cache() is a binding of it.
+// implementation: Python's rtcache.runtime_cache() and the cache part of
+// rtcache.runtime_config() are bindings of it.
 class RTCACHE_EXPORT ScopedRuntimeCache {
  public:
   // Target: a path, "" (memory only), or a stream read once now (from its
@@ -191,6 +212,11 @@ class RTCACHE_EXPORT ScopedRuntimeCache {
   // Any other stream: read through `target` now, written back through it
   // (write_at_start, then truncate) when saving. The scope shares ownership.
   static Status open(const std::vector<Engine*>& engines, std::shared_ptr<StreamTarget> target,
+                     bool autosave, std::unique_ptr<ScopedRuntimeCache>* out);
+  // An existing handle, attached as it is (not loaded: it holds what it
+  // holds; its autosave flag is left alone). With `autosave` the scope saves
+  // it once, to its own path, when it ends; without, its owner does.
+  static Status open(const std::vector<Engine*>& engines, std::shared_ptr<RuntimeCache> cache,
                      bool autosave, std::unique_ptr<ScopedRuntimeCache>* out);
   ~ScopedRuntimeCache();
   ScopedRuntimeCache(const ScopedRuntimeCache&) = delete;

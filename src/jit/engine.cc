@@ -193,6 +193,28 @@ struct Engine::Impl {
   }
 };
 
+namespace {
+
+// Lets go of an implicit handle, saving it once (the rule in engine.h). The
+// last reference is dropped here: the handle's destructor autosaves it (once:
+// autosave_now() turns autosave off first; a failure is one warning). When
+// the handle outlives the drop, other holders still use it: it is saved now
+// on this engine's behalf, and its autosave stays on for them; unless its
+// autosave already ran (the exit hook) or was turned off.
+void release_implicit(std::shared_ptr<RuntimeCache> cache, const std::string& engine_name) {
+  std::weak_ptr<RuntimeCache> weak = cache;
+  cache.reset();
+  std::shared_ptr<RuntimeCache> still = weak.lock();
+  if (still == nullptr || !still->autosave_on_del()) return;
+  Status s = still->save();
+  if (!s.ok()) {
+    log(LogLevel::kWarning,
+        "saving the runtime cache of " + engine_name + " failed: " + s.to_string());
+  }
+}
+
+}  // namespace
+
 Engine::Engine(EngineConfig config)
     : Engine(std::move(config), RuntimeSettings::from_environment()) {}
 
@@ -206,16 +228,13 @@ Engine::Engine(EngineConfig config, RuntimeSettings settings)
 
 Engine::~Engine() {
   std::shared_ptr<RuntimeCache> cache;
+  bool implicit = false;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->implicit) cache = impl_->cache;
+    implicit = impl_->implicit;
+    cache = std::move(impl_->cache);
   }
-  if (cache) {
-    Status s = cache->save();
-    if (!s.ok())
-      log(LogLevel::kWarning,
-          "saving the runtime cache of " + config_.name + " failed: " + s.to_string());
-  }
+  if (implicit) release_implicit(std::move(cache), config_.name);
 }
 
 void Engine::set_runtime_settings(RuntimeSettings settings) {
@@ -225,7 +244,7 @@ void Engine::set_runtime_settings(RuntimeSettings settings) {
     if (settings == impl_->settings) return;  // same path: reuse; same handle: no-op
     std::shared_ptr<RuntimeCache> next;
     bool implicit = false;
-    if (settings.is_path() && !settings.cache_path().empty()) {
+    if (settings.is_path()) {
       next = RuntimeCache::implicit_for(settings.cache_path());  // loaded on creation
       implicit = true;
     } else if (settings.is_shared() && settings.shared_cache()) {
@@ -238,13 +257,8 @@ void Engine::set_runtime_settings(RuntimeSettings settings) {
     impl_->cache = std::move(next);
     impl_->implicit = implicit;
   }
-  if (released) {
-    // Saved now, not when the process exits: the engine has let go of it.
-    Status s = released->save();
-    if (!s.ok())
-      log(LogLevel::kWarning,
-          "saving the previous runtime cache of " + config_.name + " failed: " + s.to_string());
-  }
+  // Saved now, not when the process exits: the engine has let go of it.
+  if (released) release_implicit(std::move(released), config_.name);
 }
 
 RuntimeSettings Engine::runtime_settings() const {
@@ -414,6 +428,16 @@ Status ScopedRuntimeCache::open(const std::vector<Engine*>& engines,
   if (!s.ok()) return s;
   *out = attach(engines, std::move(cache), autosave);
   (*out)->stream_ = std::move(target);
+  return Status::OK();
+}
+
+Status ScopedRuntimeCache::open(const std::vector<Engine*>& engines,
+                                std::shared_ptr<RuntimeCache> cache, bool autosave,
+                                std::unique_ptr<ScopedRuntimeCache>* out) {
+  Status s = check_engines(engines);
+  if (!s.ok()) return s;
+  if (cache == nullptr) return Status::InvalidArgument("runtime_cache: a null handle was given");
+  *out = attach(engines, std::move(cache), autosave);
   return Status::OK();
 }
 
