@@ -6,7 +6,6 @@
 // that each claim the rest of the file, and an image of decompression bombs)
 // and OUT_DIR/image/* (serialize() images).
 #include <sys/stat.h>
-#include <zstd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "crafted_files.h"
 #include "rtcache/rtcache.h"
 #include "storage/format.h"
 #include "storage/store.h"
@@ -41,43 +41,6 @@ std::string Value(int i, size_t size) {
     v.push_back(static_cast<char>(x % 4 == 0 ? 'A' + i % 26 : (x >> 16)));
   }
   return v;
-}
-
-// Index record headers at every 4 KB boundary, each claiming a value that
-// runs to the end of the file (opening once read them all: quadratic).
-std::string OverlappingIndexes(uint64_t size) {
-  namespace format = rtcache::format;
-  std::string file = format::encode_file_header({format::kFormatVersion, 1, 1, 0});
-  file.resize(size, '\0');
-  const std::string zeros(size, '\0');
-  for (uint64_t at = format::kIndexAlignment; at + 4096 <= size; at += format::kIndexAlignment) {
-    const uint64_t value_len = size - at - format::kRecordHeaderSize;
-    std::string head;
-    format::append_record_head(&head, format::RecordType::kIndex, 0, {}, {},
-                               std::string_view(zeros).substr(0, value_len), value_len, 0);
-    file.replace(at, head.size(), head);
-  }
-  return file;
-}
-
-// An image of values that each decode to 1 MiB of zeros.
-std::string Bombs(int count) {
-  namespace format = rtcache::format;
-  const std::string zeros(1u << 20, '\0');
-  std::string bomb(ZSTD_compressBound(zeros.size()), '\0');
-  bomb.resize(ZSTD_compress(bomb.data(), bomb.size(), zeros.data(), zeros.size(), 19));
-  std::vector<rtcache::store::EncodedRecord> records;
-  for (int i = 0; i < count; ++i) {
-    rtcache::store::EncodedRecord r;
-    const std::string key = "bomb" + std::to_string(i);
-    r.key_hash = format::hash_key(key);
-    r.stored = bomb;
-    format::append_record_head(&r.head, format::RecordType::kPut,
-                               static_cast<uint8_t>(rtcache::Compression::kZstd), key, {}, bomb,
-                               zeros.size(), 1);
-    records.push_back(std::move(r));
-  }
-  return rtcache::store::build_image(records);
 }
 
 }  // namespace
@@ -126,8 +89,8 @@ int main(int argc, char** argv) {
   Write(out + "/file/" + std::to_string(n++) + "-torn-tail", whole.substr(0, whole.size() - 700));
   Write(out + "/file/" + std::to_string(n++) + "-header-only", whole.substr(0, 64));
   Write(out + "/file/" + std::to_string(n++) + "-overlapping-indexes",
-        OverlappingIndexes(64u << 10));
-  Write(out + "/image/bombs", Bombs(8));
+        rtcache::crafted::overlapping_indexes(64u << 10));
+  Write(out + "/image/bombs", rtcache::crafted::decompression_bombs(8, 1u << 20));
   std::fprintf(stderr, "seed corpus written to %s\n", out.c_str());
   std::remove(work.c_str());
   std::remove((work + ".lock").c_str());

@@ -17,7 +17,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -28,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "crafted_files.h"
 #include "rtcache/rtcache.h"
 #include "storage/format.h"
 #include "storage/store.h"
@@ -294,29 +294,11 @@ class CountingEnv : public EnvWrapper {
   std::atomic<uint64_t> read_{0};
 };
 
-// A 4 MB file with an index record header at every 4 KB boundary, each
-// claiming a value that runs to the end of the file (with a checksum that
-// fails only once all of it was read) and no trailer: before the fix,
-// opening read every one of them whole, O(size^2/4096) bytes (2 GB here).
-std::string CraftOverlappingIndexes(uint64_t size) {
-  std::string file = format::encode_file_header({format::kFormatVersion, 1, 1, 0});
-  file.resize(size, '\0');
-  const std::string zeros(size, '\0');
-  for (uint64_t at = format::kIndexAlignment; at + 4096 <= size; at += format::kIndexAlignment) {
-    const uint64_t value_len = size - at - format::kRecordHeaderSize;
-    std::string head;
-    format::append_record_head(&head, format::RecordType::kIndex, 0, {}, {},
-                               std::string_view(zeros).substr(0, value_len), value_len, 0);
-    file.replace(at, head.size(), head);
-  }
-  return file;
-}
-
 TEST(Security, CraftedIndexesOpenInLinearWork) {
   TempDir dir;
   const std::string path = dir.file("crafted.rtc");
   constexpr uint64_t kSize = 4u << 20;
-  write_file(path, CraftOverlappingIndexes(kSize));
+  write_file(path, crafted::overlapping_indexes(kSize));
   CountingEnv env;
   Options options;
   options.path = path;
@@ -333,22 +315,8 @@ TEST(Security, CraftedIndexesOpenInLinearWork) {
 // An image of many values that each decode to 16 MiB of zeros (a few hundred
 // bytes compressed): deserialize refuses it instead of decoding gigabytes.
 TEST(Security, DecompressionBombsAreRefused) {
-  const uint64_t kRaw = 16u << 20;
-  const std::string zeros(kRaw, '\0');
-  std::string bomb(ZSTD_compressBound(kRaw), '\0');
-  bomb.resize(ZSTD_compress(bomb.data(), bomb.size(), zeros.data(), zeros.size(), 19));
-  ASSERT_LT(bomb.size(), 4096u);
-  std::vector<store::EncodedRecord> records;
-  for (int i = 0; i < 64; ++i) {  // 1 GiB decoded, 4 times the budget for so small an image
-    store::EncodedRecord r;
-    const std::string key = "bomb" + std::to_string(i);
-    r.key_hash = format::hash_key(key);
-    r.stored = bomb;
-    format::append_record_head(&r.head, format::RecordType::kPut,
-                               static_cast<uint8_t>(Compression::kZstd), key, {}, bomb, kRaw, 1);
-    records.push_back(std::move(r));
-  }
-  const std::string image = store::build_image(records);
+  // 64 values of 16 MiB: 1 GiB decoded, 4 times the budget for so small an image.
+  const std::string image = crafted::decompression_bombs(64, 16u << 20);
   ASSERT_LT(image.size(), 2u << 20);
   auto cache = RuntimeCache::create();
   Status s = cache->deserialize(image);
