@@ -12,6 +12,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,7 +110,11 @@ size_t warning_lines(const std::string& text) {
 
 // --- another process holds the lock --------------------------------------------------------
 
-TEST(EngineSaveOnceTest, DestroyedWhileLockedWaitsOnceAndWarnsOnce) {
+// The engine lets go of its handle (by `release`) while another process
+// holds the lock: one save attempt, one warning naming the file.
+void ExpectOneAttemptAndOneWarning(
+    const std::function<void(std::unique_ptr<Engine>&)>& release,
+    const std::function<void(std::unique_ptr<Engine>&, OpenCounter&, LogCapture&)>& after = {}) {
   TempDir dir;
   const std::string path = dir.file("kernels.rtc");
   HeldLock held(path);
@@ -117,28 +122,28 @@ TEST(EngineSaveOnceTest, DestroyedWhileLockedWaitsOnceAndWarnsOnce) {
   std::weak_ptr<RuntimeCache> handle = engine->runtime_cache();
   OpenCounter attempts(path + ".lock");
   LogCapture log;
-  engine.reset();
+  release(engine);
   EXPECT_TRUE(handle.expired());
   EXPECT_EQ(attempts.opens(), 1);
   ASSERT_EQ(log.warnings().size(), 1u) << log.text();
   EXPECT_NE(log.warnings()[0].find(path), std::string::npos) << log.text();
+  if (after) after(engine, attempts, log);
+}
+
+TEST(EngineSaveOnceTest, DestroyedWhileLockedWaitsOnceAndWarnsOnce) {
+  ExpectOneAttemptAndOneWarning([](std::unique_ptr<Engine>& engine) { engine.reset(); });
 }
 
 TEST(EngineSaveOnceTest, SwappedWhileLockedWaitsOnceAndWarnsOnce) {
-  TempDir dir;
-  const std::string path = dir.file("kernels.rtc");
-  HeldLock held(path);
-  auto engine = engine_with_changes(path);
-  std::weak_ptr<RuntimeCache> handle = engine->runtime_cache();
-  OpenCounter attempts(path + ".lock");
-  LogCapture log;
-  engine->set_runtime_settings(RuntimeSettings::none());
-  EXPECT_TRUE(handle.expired());
-  EXPECT_EQ(attempts.opens(), 1);
-  EXPECT_EQ(log.warnings().size(), 1u) << log.text();
-  engine.reset();  // it holds a private in-memory cache now: nothing more
-  EXPECT_EQ(attempts.opens(), 1);
-  EXPECT_EQ(log.warnings().size(), 1u) << log.text();
+  ExpectOneAttemptAndOneWarning(
+      [](std::unique_ptr<Engine>& engine) {
+        engine->set_runtime_settings(RuntimeSettings::none());
+      },
+      [](std::unique_ptr<Engine>& engine, OpenCounter& attempts, LogCapture& log) {
+        engine.reset();  // it holds a private in-memory cache now: nothing more
+        EXPECT_EQ(attempts.opens(), 1);
+        EXPECT_EQ(log.warnings().size(), 1u) << log.text();
+      });
 }
 
 // The process exits with the engine alive; MODE says who lets go first.
