@@ -247,7 +247,8 @@ TEST(TrustAcrossUsers, AnotherUsersProcessRefusesThisUsersFile) {
   const std::string path = dir.file("mine.rtc");
   const std::string before = MakeFile(path);
   ASSERT_EQ(::chmod(path.c_str(), 0644), 0);  // readable, so only trust refuses it
-  ChildResult r = run_child({kTestChild, "put", path, "intruder", "1"},
+  const std::string child = testing::CopyForOtherUsers(kTestChild, dir.path());
+  ChildResult r = run_child({child, "put", path, "intruder", "1"},
                             {.env = {"RTCACHE_LOG=warning"}, .uid = 65534, .gid = 65534});
   EXPECT_TRUE(Exited(r.status, 1)) << r.out << r.err;
   EXPECT_NE(r.err.find("not trusted"), std::string::npos) << r.err;

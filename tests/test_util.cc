@@ -102,6 +102,13 @@ void write_file(const std::string& path, const std::string& data) {
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
+std::string CopyForOtherUsers(const std::string& program, const std::string& dir) {
+  const std::string copy = dir + "/" + program.substr(program.rfind('/') + 1);
+  write_file(copy, read_file(program));
+  EXPECT_EQ(::chmod(copy.c_str(), 0755), 0) << copy << ": " << std::strerror(errno);
+  return copy;
+}
+
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;

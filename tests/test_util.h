@@ -119,6 +119,11 @@ bool file_exists(const std::string& path);  // also a dangling symbolic link: fa
 uint64_t file_size(const std::string& path);
 uint32_t permission_bits(const std::string& path);  // st_mode & 07777; 0 when absent
 
+// A copy of the program at `program` in `dir`, mode 0755, for running as
+// another user: the build tree may sit in a directory only its owner can
+// enter (a clone under mktemp -d). `dir` must be open to that user.
+std::string CopyForOtherUsers(const std::string& program, const std::string& dir);
+
 // Opens the cache file at `path` in a new handle (with `options`, path set).
 // A failure is a test failure (naming the Status) and gives an empty
 // in-memory handle, so that the test goes on to report what it finds.

@@ -7,8 +7,12 @@ Python bindings of the C++ library (include/rtcache/*.h are the reference).
   handle saves itself once, when it is destroyed or when the process exits.
 - Engine, EngineConfig, RuntimeSettings, Kernel: CUDA C++ compiled at run time
   with NVRTC, through a RuntimeCache.
-- runtime_cache(engines, path_or_stream): one cache shared by several engines
-  for the duration of a ``with`` block.
+- runtime_cache(engines, target): one cache shared by several engines for the
+  duration of a ``with`` block; runtime_config(targets, runtime_cache=target)
+  the same in the original's shape (it yields the targets). Targets are engines,
+  iterables of targets, or objects holding engines (engines_of()).
+- Handles take attributes; RuntimeSettings is a value (RuntimeSettings(
+  runtime_cache=None | path | handle), merge(), pickle); Engines pickle.
 
 Errors: each C++ Status code raises one class (exception_for(code); the
 table is in the extension), derived from RuntimeCacheError (a RuntimeError)
@@ -62,7 +66,8 @@ from ._rtcache import (
     save_on_signals,
     set_log_level,
 )
-from ._scope import RuntimeCacheScope, runtime_cache
+from ._scope import RuntimeCacheScope, RuntimeConfig, runtime_cache, runtime_config
+from ._targets import engines_of
 
 __all__ = [
     "CacheIOError",
@@ -86,10 +91,12 @@ __all__ = [
     "RuntimeCache",
     "RuntimeCacheError",
     "RuntimeCacheScope",
+    "RuntimeConfig",
     "RuntimeSettings",
     "StatusCode",
     "__version__",
     "default_cache_path",
+    "engines_of",
     "exception_for",
     "exit_registry_size",
     "inspect_file",
@@ -97,6 +104,7 @@ __all__ = [
     "parse_byte_size",
     "parse_duration",
     "runtime_cache",
+    "runtime_config",
     "save_on_signals",
     "set_log_level",
 ]

@@ -115,7 +115,11 @@ size_t save_to_stream(RuntimeCache& self, const py::object& stream) {
 
 constexpr int kPickleVersion = 1;
 
-py::dict get_state(RuntimeCache& self) {
+// The handle's own attributes (its __dict__) travel with it, under
+// "attributes" when it has any (the state is otherwise the original's); they
+// are never what the exit hook calls.
+py::dict get_state(const py::object& object) {
+  RuntimeCache& self = object.cast<RuntimeCache&>();
   std::string bytes;
   check(released([&] { return self.serialize(&bytes); }));
   py::dict state;
@@ -127,10 +131,12 @@ py::dict get_state(RuntimeCache& self) {
   state["options"] = options;
   state["entries"] = py::bytes(bytes);
   // No exit token: a registration belongs to one process and one handle.
+  const py::dict attributes = object.attr("__dict__");
+  if (!attributes.empty()) state["attributes"] = attributes;
   return state;
 }
 
-PyCache set_state(const py::dict& state) {
+std::pair<PyCache, py::dict> set_state(const py::dict& state) {
   if (!state.contains("version") || state["version"].cast<int>() != kPickleVersion) {
     raise(Status::InvalidArgument("RuntimeCache: unsupported pickle state"));
   }
@@ -142,7 +148,9 @@ PyCache set_state(const py::dict& state) {
   const std::string bytes = state["entries"].cast<std::string>();
   check(released([&] { return cache->deserialize(bytes); }));
   if (state["autosave_on_del"].cast<bool>()) cache->set_autosave_on_del(true);
-  return cache;
+  py::dict attributes;
+  if (state.contains("attributes")) attributes = state["attributes"].cast<py::dict>();
+  return {PyCache(std::move(cache)), attributes};
 }
 
 const char* const kRuntimeCacheDoc = R"doc(
@@ -169,7 +177,10 @@ entries are evicted at save; 0 = RTCACHE_MAX_SIZE or none), checkpoint_interval
 by others or writable by group/others).
 
 pickle and copy.deepcopy give a new handle with the same path, options,
-autosave flag and entries, and its own exit registration.
+autosave flag and entries, and its own exit registration. A handle takes
+attributes as any Python object does (pickle keeps them); setting one named
+like a method (save, say) changes what Python callers get, never what the exit
+hook or the engines call: they call the C++ handle.
 )doc";
 
 using CacheClass = py::class_<RuntimeCache, PyCache>;
@@ -413,7 +424,9 @@ void define_stats(py::module_& m) {
 
 void define_cache(py::module_& m) {
   define_stats(m);
-  CacheClass cls(m, "RuntimeCache", kRuntimeCacheDoc);
+  // dynamic_attr: handles take attributes (annotations, test doubles that
+  // replace save on an instance); the exit hook calls C++, never them.
+  CacheClass cls(m, "RuntimeCache", kRuntimeCacheDoc, py::dynamic_attr());
   define_constructor(cls);
   define_properties(cls);
   define_entries(cls);

@@ -9,21 +9,65 @@
 namespace rtcache::python {
 namespace {
 
-std::string settings_repr(const RuntimeSettings& s) {
-  if (s.is_path())
-    return "RuntimeSettings.path(" + std::string(py::repr(path_object(s.cache_path()))) + ")";
-  if (s.is_shared()) {
-    return s.shared_cache() ? "RuntimeSettings.shared(" + cache_repr(*s.shared_cache()) + ")"
-                            : "RuntimeSettings.shared(None)";
+// What RuntimeSettings(runtime_cache=...) takes: None or "" (none), a path
+// (str or os.PathLike), or a RuntimeCache (shared, by identity).
+RuntimeSettings settings_from(const py::handle& runtime_cache) {
+  if (runtime_cache.is_none()) return RuntimeSettings::none();
+  if (py::isinstance<RuntimeCache>(runtime_cache)) {
+    return RuntimeSettings::shared(runtime_cache.cast<RuntimeCache&>().shared_from_this());
   }
-  return "RuntimeSettings.none()";
+  std::string path;
+  if (load_fs_path(runtime_cache, &path)) return RuntimeSettings::path(std::move(path));
+  raise_builtin(PyExc_TypeError,
+                "RuntimeSettings: runtime_cache must be None, a path (str or os.PathLike) or a "
+                "RuntimeCache, not " +
+                    type_name(runtime_cache));
 }
 
+// The one field, as Python sees it: None, the path, or the handle.
+py::object runtime_cache_field(const RuntimeSettings& s) {
+  if (s.is_path()) return path_object(s.cache_path());
+  if (s.is_shared()) return py::cast(PyCache(s.shared_cache()));
+  return py::none();
+}
+
+std::string settings_repr(const RuntimeSettings& s) {
+  if (s.is_shared()) return "RuntimeSettings(runtime_cache=" + cache_repr(*s.shared_cache()) + ")";
+  return "RuntimeSettings(runtime_cache=" + std::string(py::repr(runtime_cache_field(s))) + ")";
+}
+
+// merge(**overrides): a copy with the named fields replaced; TypeError names
+// an unknown one (the original's frozen dataclass refuses them too).
+RuntimeSettings merge_settings(const RuntimeSettings& self, const py::kwargs& overrides) {
+  RuntimeSettings merged = self;
+  for (const auto& [name, value] : overrides) {
+    const std::string key = py::str(name);
+    if (key != "runtime_cache") {
+      raise_builtin(PyExc_TypeError, "RuntimeSettings.merge: unknown setting '" + key +
+                                         "' (the settings are: runtime_cache)");
+    }
+    merged = settings_from(value);
+  }
+  return merged;
+}
+
+const char* const kRuntimeSettingsDoc = R"doc(
+Which cache an engine uses: a frozen value.
+
+RuntimeSettings(runtime_cache=None) takes None or "" (none: a private cache in
+memory), a path (str or os.PathLike: the engine-implicit handle for that path,
+autosaved) or a RuntimeCache (shared, compared by identity). Equality and hashing
+are by value (paths by value, handles by identity); merge(**overrides) returns a
+copy with fields replaced and raises TypeError for an unknown one; pickle keeps a
+path as a path and a handle as a new, independent handle (as pickling the handle
+does). The factories none(), path(), shared() and from_environment() remain.
+)doc";
+
 void define_settings(py::module_& m) {
-  py::class_<RuntimeSettings, GilFreeUnique<RuntimeSettings>>(
-      m, "RuntimeSettings",
-      "Which cache an engine uses: none (private, in memory), a path "
-      "(an engine-implicit handle, autosaved) or a shared handle.")
+  py::class_<RuntimeSettings, GilFreeUnique<RuntimeSettings>>(m, "RuntimeSettings",
+                                                              kRuntimeSettingsDoc)
+      .def(py::init([](const py::object& runtime_cache) { return settings_from(runtime_cache); }),
+           py::arg("runtime_cache") = py::none())
       .def_static("none", &RuntimeSettings::none)
       .def_static(
           "path", [](const FsPath& path) { return RuntimeSettings::path(path.value); },
@@ -36,6 +80,9 @@ void define_settings(py::module_& m) {
           "from_environment",
           [] { return released([] { return RuntimeSettings::from_environment(); }); },
           "The default cache path, or none when RTCACHE_DISABLE=1.")
+      .def_property_readonly("runtime_cache", &runtime_cache_field,
+                             "None, the path (str) or the shared RuntimeCache.")
+      .def("merge", &merge_settings)
       .def_property_readonly("is_none", &RuntimeSettings::is_none)
       .def_property_readonly("is_path", &RuntimeSettings::is_path)
       .def_property_readonly("is_shared", &RuntimeSettings::is_shared)
@@ -63,7 +110,15 @@ void define_settings(py::module_& m) {
              if (s.is_shared()) return std::hash<const void*>()(s.shared_cache().get());
              return 0;
            })
-      .def("__repr__", &settings_repr);
+      .def("__repr__", &settings_repr)
+      .def(py::pickle(
+          [](const RuntimeSettings& s) { return py::make_tuple(runtime_cache_field(s)); },
+          [](const py::tuple& state) {
+            if (state.size() != 1) {
+              raise(Status::InvalidArgument("RuntimeSettings: unsupported pickle state"));
+            }
+            return settings_from(state[0]);
+          }));
 }
 
 void define_config(py::module_& m) {
@@ -93,11 +148,29 @@ void define_config(py::module_& m) {
       .def_readwrite("arch", &EngineConfig::arch, "sm_XX (CUBIN) or compute_XX (PTX).")
       .def_readwrite("nvrtc_library", &EngineConfig::nvrtc_library,
                      "libnvrtc to load; '' searches RTCACHE_NVRTC, $CUDA_HOME, /usr/local/cuda.")
-      .def("__repr__", [](const EngineConfig& c) {
-        return repr_of("EngineConfig", {{"name", py::str(c.name)},
-                                        {"arch", py::str(c.arch)},
-                                        {"options", py::cast(c.options)}});
-      });
+      .def("__repr__",
+           [](const EngineConfig& c) {
+             return repr_of("EngineConfig", {{"name", py::str(c.name)},
+                                             {"arch", py::str(c.arch)},
+                                             {"options", py::cast(c.options)}});
+           })
+      .def(py::pickle(
+          [](const EngineConfig& c) {
+            return py::make_tuple(c.source, c.name, c.headers, c.options, c.arch, c.nvrtc_library);
+          },
+          [](const py::tuple& t) {
+            if (t.size() != 6) {
+              raise(Status::InvalidArgument("EngineConfig: unsupported pickle state"));
+            }
+            EngineConfig c;
+            c.source = t[0].cast<std::string>();
+            c.name = t[1].cast<std::string>();
+            c.headers = t[2].cast<Headers>();
+            c.options = t[3].cast<std::vector<std::string>>();
+            c.arch = t[4].cast<std::string>();
+            c.nvrtc_library = t[5].cast<std::string>();
+            return c;
+          }));
 }
 
 void define_results(py::module_& m) {
@@ -167,11 +240,24 @@ void define_engine_class(py::module_& m) {
       .def_property_readonly(
           "config", [](const Engine& self) { return self.config(); }, "A copy of the config.")
       .def_property_readonly("stats", &Engine::stats)
-      .def("__repr__", [](const Engine& self) {
-        return "Engine(name=" + std::string(py::repr(py::str(self.config().name))) +
-               ", arch=" + std::string(py::repr(py::str(self.config().arch))) +
-               ", runtime_settings=" + settings_repr(self.runtime_settings()) + ")";
-      });
+      .def("__repr__",
+           [](const Engine& self) {
+             return "Engine(name=" + std::string(py::repr(py::str(self.config().name))) +
+                    ", arch=" + std::string(py::repr(py::str(self.config().arch))) +
+                    ", runtime_settings=" + settings_repr(self.runtime_settings()) + ")";
+           })
+      // An engine pickles as its config and settings: a new engine, loading a
+      // path's cache again, or using a new handle pickled from the shared one.
+      .def(py::pickle(
+          [](const Engine& self) { return py::make_tuple(self.config(), self.runtime_settings()); },
+          [](const py::tuple& t) {
+            if (t.size() != 2) raise(Status::InvalidArgument("Engine: unsupported pickle state"));
+            EngineConfig config = t[0].cast<EngineConfig>();
+            RuntimeSettings settings = t[1].cast<RuntimeSettings>();
+            return released([&] {
+              return GilFreeUnique<Engine>(new Engine(std::move(config), std::move(settings)));
+            });
+          }));
 }
 
 }  // namespace

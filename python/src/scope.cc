@@ -147,7 +147,8 @@ std::vector<Engine*> engine_pointers(const py::sequence& engines) {
   return out;
 }
 
-// Opens a scope on a path (target is an FsPath) or a stream (a PyStreamTarget).
+// Opens a scope on a path (target is an FsPath), a handle or a stream (a
+// PyStreamTarget).
 template <typename Target>
 std::unique_ptr<PyScope> open_scope(const py::sequence& engines, const Target& target,
                                     bool autosave, std::shared_ptr<PyStreamTarget> stream) {
@@ -180,6 +181,14 @@ void define_scope(py::module_& m) {
           },
           py::arg("engines"), py::arg("path"), py::arg("autosave"),
           "Loads the file ('' = memory only) into a new handle and attaches it to the engines.")
+      .def_static(
+          "open",
+          [](const py::sequence& engines, RuntimeCache& cache, bool autosave) {
+            return open_scope(engines, cache.shared_from_this(), autosave, nullptr);
+          },
+          py::arg("engines"), py::arg("cache"), py::arg("autosave"),
+          "Attaches an existing handle to the engines as it is (not loaded); with autosave it "
+          "is saved once, to its own path, when the scope ends.")
       .def_static(
           "open",
           [](const py::sequence& engines, py::object stream, bool autosave) {

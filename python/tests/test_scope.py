@@ -57,9 +57,17 @@ def test_targets_that_are_neither_a_path_nor_a_stream_are_rejected():
     for target in (42, b"bytes are not a path here", object(), None):
         with pytest.raises(TypeError, match="path .* or a binary file-like object"):
             rtcache.runtime_cache(engine, target)
-    for engines in (42, "engine", [engine, "not an engine"]):
-        with pytest.raises(TypeError, match="Engine"):
+
+
+def test_targets_without_an_engine_are_a_runtime_error():
+    """Original: a target with no engine under it raises RuntimeError (not TypeError)."""
+    for engines in (42, "engine", object(), [object(), "not an engine"]):
+        with pytest.raises(RuntimeError, match="no engine found"):
             rtcache.runtime_cache(engines)
+    engine = make_engine()
+    scope = rtcache.runtime_cache([engine, "not an engine", 7])
+    with scope as shared:
+        assert engine.runtime_cache is shared
 
 
 def test_a_save_failure_at_exit_is_a_warning(tmp_path, caplog):
