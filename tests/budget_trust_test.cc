@@ -238,15 +238,17 @@ INSTANTIATE_TEST_SUITE_P(
                   }}),
     [](const ::testing::TestParamInfo<Untrusted>& info) { return std::string(info.param.name); });
 
-// The same seen from the other side: a process running as another user
-// (uid 65534) refuses the file this user wrote, and cannot save into it.
+// The same seen from the other side: a process running as one user (uid
+// 65534) refuses a file another user (uid 65533, not root: root's files are
+// trusted) wrote, and cannot save into it.
 TEST(TrustAcrossUsers, AnotherUsersProcessRefusesThisUsersFile) {
   ASSERT_EQ(::geteuid(), 0u) << "needs root to run a child as uid 65534";
   TempDir dir;
   ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);  // the other user may look inside
-  const std::string path = dir.file("mine.rtc");
+  const std::string path = dir.file("theirs.rtc");
   const std::string before = MakeFile(path);
   ASSERT_EQ(::chmod(path.c_str(), 0644), 0);  // readable, so only trust refuses it
+  ASSERT_EQ(::chown(path.c_str(), 65533, 65533), 0) << std::strerror(errno);
   const std::string child = testing::CopyForOtherUsers(kTestChild, dir.path());
   ChildResult r = run_child({child, "put", path, "intruder", "1"},
                             {.env = {"RTCACHE_LOG=warning"}, .uid = 65534, .gid = 65534});
@@ -254,6 +256,27 @@ TEST(TrustAcrossUsers, AnotherUsersProcessRefusesThisUsersFile) {
   EXPECT_NE(r.err.find("not trusted"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
   EXPECT_EQ(testing::read_file(path), before);
+}
+
+// A cache root wrote (an image build's warm step) is served to another user
+// (the service), since no one else can write it; once the group can write
+// it, it is refused.
+TEST(TrustAcrossUsers, RootsFileIsServedToAnotherUser) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root to write as root and run a child as uid 65534";
+  TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  const std::string path = dir.file("warmed.rtc");
+  MakeFile(path);
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  const std::string tool = testing::CopyForOtherUsers(RTCACHE_rtcache_cli_PATH, dir.path());
+  ChildResult r = run_child({tool, "get", path, "k"}, {.uid = 65534, .gid = 65534});
+  EXPECT_TRUE(Exited(r.status, 0)) << r.err;
+  EXPECT_EQ(r.out, MakeValue("k", 1));
+  EXPECT_EQ(r.err, "");
+  ASSERT_EQ(::chmod(path.c_str(), 0664), 0);
+  r = run_child({tool, "get", path, "k"}, {.uid = 65534, .gid = 65534});
+  EXPECT_TRUE(Exited(r.status, 2)) << r.err;
+  EXPECT_NE(r.err.find("writable by group or others"), std::string::npos) << r.err;
 }
 
 // --- symbolic links ----------------------------------------------------------------------------

@@ -53,6 +53,8 @@
 //                    umask(UMASK) (octal), then saves one key with the modes
 //                    (octal, 0 = defaults); prints "status <Status>"
 //   default-path     prints "path=<default_cache_path()>" twice (two calls)
+//   settings         prints RuntimeSettings::from_environment(): "none" or
+//                    "path=<path>"; then logs one warning ("probe")
 //
 // Kill loops, locks, concurrency, checkpoints, signals:
 //   saver PATH RUN   prints "ready", then forever: its changes ("W key version"
@@ -429,6 +431,13 @@ int DefaultPath() {
   return 0;
 }
 
+int SettingsFromEnvironment() {
+  const rtcache::RuntimeSettings settings = rtcache::RuntimeSettings::from_environment();
+  Line(settings.is_path() ? "path=" + settings.cache_path() : std::string("none"));
+  rtcache::log(rtcache::LogLevel::kWarning, "probe");
+  return 0;
+}
+
 // --- kill loops, locks, concurrency --------------------------------------------------------
 
 int Saver(const std::string& path, const std::string& run) {
@@ -729,6 +738,7 @@ const std::map<std::string, Command>& Commands() {
       {"fsize-save", {1, 1, [](const Args& a) { return FsizeSave(a[0]); }}},
       {"modes", {4, 4, [](const Args& a) { return Modes(a[0], a[1], a[2], a[3]); }}},
       {"default-path", {0, 0, [](const Args&) { return DefaultPath(); }}},
+      {"settings", {0, 0, [](const Args&) { return SettingsFromEnvironment(); }}},
       {"saver", {2, 2, [](const Args& a) { return Saver(a[0], a[1]); }}},
       {"hold-lock", {1, 1, [](const Args& a) { return HoldLock(a[0]); }}},
       {"try-lock", {2, 2, [](const Args& a) { return TryLock(a[0], Number(a[1])); }}},

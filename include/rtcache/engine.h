@@ -24,7 +24,8 @@
 //     process exit;
 //   - a shared handle: the owner of the handle decides when it is saved.
 // The default (RuntimeSettings::from_environment) is the default cache path,
-// or none when RTCACHE_DISABLE=1.
+// or none when RTCACHE_DISABLE is set to a true switch (1, true, yes, on, in
+// any case; a value that is not a switch is one warning and ignored).
 //
 // Letting go of an implicit handle (destruction, a settings swap) saves it
 // once, through the handle's own once-only autosave:
@@ -83,7 +84,8 @@ class RTCACHE_EXPORT RuntimeSettings {
     if (cache != nullptr) s.target_ = std::move(cache);
     return s;
   }
-  // default_cache_path(), or none when RTCACHE_DISABLE=1 or no location works.
+  // default_cache_path(), or none when RTCACHE_DISABLE is true (1, true, yes,
+  // on) or no location works.
   static RuntimeSettings from_environment();
 
   bool is_none() const { return std::holds_alternative<std::monostate>(target_); }

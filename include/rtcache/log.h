@@ -5,7 +5,8 @@
 // as one line naming the file and the reason, through the log sink. The
 // default sink writes "rtcache: warning: ..." to stderr for levels at or above
 // the threshold, which is taken from the environment variable RTCACHE_LOG
-// (debug, info, warning, error, off; default warning) when first needed.
+// (debug, info, warning, error, off, in any case; default warning) when first
+// needed. A value that is none of those is one warning naming it.
 //
 // Thread safety: all functions may be called from any thread, also during
 // static destruction. The sink is called without rtcache locks held, possibly
@@ -31,7 +32,8 @@ RTCACHE_EXPORT LogSink set_log_sink(LogSink sink);
 RTCACHE_EXPORT void set_log_level(LogLevel level);
 RTCACHE_EXPORT LogLevel log_level();
 
-// Parses "debug", "info", "warning"/"warn", "error", "off"; false otherwise.
+// Parses "debug", "info", "warning"/"warn", "error", "off"/"none", in any
+// case; false otherwise.
 RTCACHE_EXPORT bool parse_log_level(std::string_view text, LogLevel* level);
 
 RTCACHE_EXPORT void log(LogLevel level, std::string_view message);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -27,9 +28,15 @@ int current_level() {
   int level = state().level.load(std::memory_order_relaxed);
   if (level >= 0) return level;
   LogLevel parsed = LogLevel::kWarning;
-  if (const char* env = std::getenv("RTCACHE_LOG")) parse_log_level(env, &parsed);
+  const char* env = std::getenv("RTCACHE_LOG");
+  const bool bad = env != nullptr && *env != '\0' && !parse_log_level(env, &parsed);
   int expected = -1;
-  state().level.compare_exchange_strong(expected, static_cast<int>(parsed));
+  if (state().level.compare_exchange_strong(expected, static_cast<int>(parsed)) && bad) {
+    // Said once, by the thread that read it; the level is set, so log() cannot recurse here.
+    log(LogLevel::kWarning,
+        std::string("RTCACHE_LOG=") + env +
+            " is not a level (debug, info, warning, error, off); using warning");
+  }
   return state().level.load();
 }
 
@@ -62,7 +69,9 @@ void stderr_log_sink(LogLevel level, std::string_view message) {
   (void)ignored;
 }
 
-bool parse_log_level(std::string_view text, LogLevel* level) {
+bool parse_log_level(std::string_view raw, LogLevel* level) {
+  std::string text(raw);
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (text == "debug")
     *level = LogLevel::kDebug;
   else if (text == "info")

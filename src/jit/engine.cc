@@ -13,6 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "common/environment.h"
 #include "jit/nvrtc.h"
 #include "rtcache/log.h"
 #include "storage/format.h"
@@ -104,9 +105,7 @@ struct InFlight {
 }  // namespace
 
 RuntimeSettings RuntimeSettings::from_environment() {
-  if (const char* off = std::getenv("RTCACHE_DISABLE"); off && std::string_view(off) == "1") {
-    return none();
-  }
+  if (env_switch("RTCACHE_DISABLE", false)) return none();
   std::string path = default_cache_path();
   return path.empty() ? none() : RuntimeSettings::path(std::move(path));
 }

@@ -24,7 +24,9 @@ std::string octal_mode(uint32_t mode) {
 
 Status check_trust(const std::string& path, const FileInfo& info, const Limits& limits) {
   if (limits.trust_others || !info.is_regular) return Status::OK();
-  if (info.owner_uid != static_cast<uint32_t>(::geteuid())) {
+  // Root's files are trusted as the system's are (a cache warmed as root at
+  // image build, read by the service's user); writable by no one else still.
+  if (info.owner_uid != static_cast<uint32_t>(::geteuid()) && info.owner_uid != 0) {
     return Status::PermissionDenied(path + ": owned by another user (uid " +
                                     std::to_string(info.owner_uid) + "); " + kHowToAllow);
   }

@@ -10,7 +10,8 @@
 namespace rtcache::store {
 
 // The rules (also in docs/design.md, "Trust"), unless the limits trust others:
-// - the file is owned by this user and writable by no one else;
+// - the file is owned by this user or by root, and writable by no one else
+//   (a cache warmed as root at image build is read by the service's user);
 // - its directory is owned by this user or root and writable by no one else,
 //   or is sticky (as /tmp) and the file is this user's (ssh's StrictModes).
 // Checks are made on what was opened (fstat of the descriptor that is read or
