@@ -53,6 +53,8 @@
 //                    umask(UMASK) (octal), then saves one key with the modes
 //                    (octal, 0 = defaults); prints "status <Status>"
 //   default-path     prints "path=<default_cache_path()>" twice (two calls)
+//   compile          compiles scale<float> (test_kernels.h) with an Engine on a
+//                    private cache; prints "compiled" or "error <Status>"
 //   settings         prints RuntimeSettings::from_environment(): "none" or
 //                    "path=<path>"; then logs one warning ("probe")
 //
@@ -431,6 +433,17 @@ int DefaultPath() {
   return 0;
 }
 
+int Compile() {
+  rtcache::EngineConfig config;
+  config.source = rtcache::testing::kTestModule;
+  config.options = {"-std=c++17"};
+  rtcache::Engine engine(config, rtcache::RuntimeSettings::none());
+  rtcache::Kernel kernel;
+  const rtcache::Status s = engine.kernel("scale<float>", &kernel);
+  Line(s.ok() ? std::string("compiled") : "error " + s.to_string());
+  return 0;
+}
+
 int SettingsFromEnvironment() {
   const rtcache::RuntimeSettings settings = rtcache::RuntimeSettings::from_environment();
   Line(settings.is_path() ? "path=" + settings.cache_path() : std::string("none"));
@@ -739,6 +752,7 @@ const std::map<std::string, Command>& Commands() {
       {"modes", {4, 4, [](const Args& a) { return Modes(a[0], a[1], a[2], a[3]); }}},
       {"default-path", {0, 0, [](const Args&) { return DefaultPath(); }}},
       {"settings", {0, 0, [](const Args&) { return SettingsFromEnvironment(); }}},
+      {"compile", {0, 0, [](const Args&) { return Compile(); }}},
       {"saver", {2, 2, [](const Args& a) { return Saver(a[0], a[1]); }}},
       {"hold-lock", {1, 1, [](const Args& a) { return HoldLock(a[0]); }}},
       {"try-lock", {2, 2, [](const Args& a) { return TryLock(a[0], Number(a[1])); }}},

@@ -6,8 +6,11 @@
 // PTX for a virtual one such as compute_90): from the runtime cache when it
 // is there, else compiled by NVRTC and put into the cache. NVRTC is loaded
 // (dlopen) on the first miss only, so a warm process never pays for loading
-// it; it is found through EngineConfig::nvrtc_library, RTCACHE_NVRTC,
-// $CUDA_HOME/lib64 or /usr/local/cuda/lib64, in that order.
+// it. It is EngineConfig::nvrtc_library or RTCACHE_NVRTC when set (one that
+// is not there is an error naming it), else the first libnvrtc.so or newest
+// libnvrtc.so.<major> in $CUDA_HOME/lib64, $CUDA_PATH/lib64,
+// /usr/local/cuda/lib64, the LD_LIBRARY_PATH directories and the system
+// library directories, else what the dynamic loader finds by soname.
 //
 // The cache key covers everything that makes the binary what it is: the
 // source, extra headers, the name expression, the compile options, the target

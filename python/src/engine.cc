@@ -147,7 +147,8 @@ void define_config(py::module_& m) {
                      "NVRTC options, e.g. ['-std=c++17']; assign, do not mutate.")
       .def_readwrite("arch", &EngineConfig::arch, "sm_XX (CUBIN) or compute_XX (PTX).")
       .def_readwrite("nvrtc_library", &EngineConfig::nvrtc_library,
-                     "libnvrtc to load; '' searches RTCACHE_NVRTC, $CUDA_HOME, /usr/local/cuda.")
+                     "libnvrtc to load; '' uses RTCACHE_NVRTC, else searches CUDA_HOME, CUDA_PATH, "
+                     "/usr/local/cuda, LD_LIBRARY_PATH, the system and the loader (engine.h).")
       .def("__repr__",
            [](const EngineConfig& c) {
              return repr_of("EngineConfig", {{"name", py::str(c.name)},

@@ -10,8 +10,14 @@
 
 namespace rtcache::nvrtc {
 
-// Finds the library without loading it. `configured` (may be empty) is tried
-// first, then $RTCACHE_NVRTC, $CUDA_HOME/lib64, /usr/local/cuda/lib64.
+// Finds the library, loading nothing while a directory has it. `configured`
+// (EngineConfig::nvrtc_library), else $RTCACHE_NVRTC, is used as given: one
+// that does not exist is an error naming it. Otherwise, in $CUDA_HOME/lib64,
+// $CUDA_PATH/lib64, /usr/local/cuda/lib64, the LD_LIBRARY_PATH directories and
+// the system library directories (each once, in that order): libnvrtc.so,
+// else libnvrtc.so.<major> with the newest major (CUDA runtime images ship
+// only the versioned soname). Last, the dynamic loader's own search by soname
+// (ldconfig), which loads the library. NotSupported lists where it looked.
 // *identity names the exact file ("libnvrtc.so.13 109338064 1760564160..."),
 // so that a different toolkit gives different cache keys.
 Status locate(const std::string& configured, std::string* path, std::string* identity);
