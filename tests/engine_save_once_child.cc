@@ -25,6 +25,9 @@ struct Holder {
   std::unique_ptr<rtcache::Engine> engine;
 };
 Holder global_holder;  // constructed before main, so destroyed after the exit hook
+// The leaked engine stays reachable from here (so LeakSanitizer does not
+// count it), but nothing ever destroys it.
+rtcache::Engine* leaked_engine = nullptr;
 
 rtcache::Engine* make_engine(const std::string& path, const std::string& mode) {
   rtcache::EngineConfig config;
@@ -38,7 +41,10 @@ rtcache::Engine* make_engine(const std::string& path, const std::string& mode) {
     global_holder.engine = std::make_unique<rtcache::Engine>(config, settings);
     return global_holder.engine.get();
   }
-  if (mode == "leaked") return new rtcache::Engine(config, settings);  // NOLINT: never freed
+  if (mode == "leaked") {
+    leaked_engine = new rtcache::Engine(config, settings);  // NOLINT: never freed, by design
+    return leaked_engine;
+  }
   return nullptr;
 }
 

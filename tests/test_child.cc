@@ -53,8 +53,14 @@
 //                    umask(UMASK) (octal), then saves one key with the modes
 //                    (octal, 0 = defaults); prints "status <Status>"
 //   default-path     prints "path=<default_cache_path()>" twice (two calls)
-//   compile          compiles scale<float> (test_kernels.h) with an Engine on a
-//                    private cache; prints "compiled" or "error <Status>"
+//   compile [PATH]   gets scale<float> (test_kernels.h) from an Engine on PATH
+//                    (an implicit handle; default: a private cache); prints
+//                    "compiled", "cached" or "error <Status>", then returns
+//   read-only PATH KEY
+//                    an autosaving handle on PATH: loads, prints "load <code>",
+//                    "get KEY hit|miss", puts "added", prints "read_only 0|1"
+//                    and "save <code>" (an explicit save), then returns (the
+//                    exit hook autosaves)
 //   settings         prints RuntimeSettings::from_environment(): "none" or
 //                    "path=<path>"; then logs one warning ("probe")
 //
@@ -433,14 +439,33 @@ int DefaultPath() {
   return 0;
 }
 
-int Compile() {
+int Compile(const std::string& path) {
   rtcache::EngineConfig config;
   config.source = rtcache::testing::kTestModule;
   config.options = {"-std=c++17"};
-  rtcache::Engine engine(config, rtcache::RuntimeSettings::none());
+  rtcache::Engine engine(config, path.empty() ? rtcache::RuntimeSettings::none()
+                                              : rtcache::RuntimeSettings::path(path));
   rtcache::Kernel kernel;
   const rtcache::Status s = engine.kernel("scale<float>", &kernel);
-  Line(s.ok() ? std::string("compiled") : "error " + s.to_string());
+  Line(!s.ok() ? "error " + s.to_string() : kernel.from_cache ? "cached" : "compiled");
+  return 0;
+}
+
+std::string CodeName(const rtcache::Status& s) {
+  return std::string(rtcache::code_name(s.code()));
+}
+
+int ReadOnly(const std::string& path, const std::string& key) {
+  Options options;
+  options.path = path;
+  options.autosave_on_del = true;
+  auto cache = RuntimeCache::create(options);
+  Line("load " + CodeName(cache->load()));
+  Line("get " + key + (cache->contains(key) ? " hit" : " miss"));
+  cache->put("added", std::string_view("in memory"));
+  Line(std::string("read_only ") + (cache->read_only() ? "1" : "0"));
+  Line("save " + CodeName(cache->save()));
+  static std::shared_ptr<RuntimeCache> kept = cache;  // alive at exit: the exit hook's
   return 0;
 }
 
@@ -752,7 +777,8 @@ const std::map<std::string, Command>& Commands() {
       {"modes", {4, 4, [](const Args& a) { return Modes(a[0], a[1], a[2], a[3]); }}},
       {"default-path", {0, 0, [](const Args&) { return DefaultPath(); }}},
       {"settings", {0, 0, [](const Args&) { return SettingsFromEnvironment(); }}},
-      {"compile", {0, 0, [](const Args&) { return Compile(); }}},
+      {"compile", {0, 1, [](const Args& a) { return Compile(a.empty() ? "" : a[0]); }}},
+      {"read-only", {2, 2, [](const Args& a) { return ReadOnly(a[0], a[1]); }}},
       {"saver", {2, 2, [](const Args& a) { return Saver(a[0], a[1]); }}},
       {"hold-lock", {1, 1, [](const Args& a) { return HoldLock(a[0]); }}},
       {"try-lock", {2, 2, [](const Args& a) { return TryLock(a[0], Number(a[1])); }}},

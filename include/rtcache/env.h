@@ -148,6 +148,15 @@ class RTCACHE_EXPORT Env {
     lock->reset();
     return Status::OK();
   }
+  // Whether this process may change the existing file `path`: write it and
+  // create files beside it (a lock file, a temp file). False on a read-only
+  // mount, or when the file or its directory is not writable by this user;
+  // *why then says which. The default says yes (Envs without permissions).
+  virtual bool writable(const std::string& path, std::string* why) {
+    (void)path;
+    (void)why;
+    return true;
+  }
   // Wall-clock time in nanoseconds since the Unix epoch.
   virtual int64_t now_nanos() = 0;
 };
@@ -188,6 +197,9 @@ class RTCACHE_EXPORT EnvWrapper : public Env {
   Status lock_dir(const std::string& d, std::chrono::milliseconds timeout,
                   std::unique_ptr<FileLock>* lock) override {
     return target_->lock_dir(d, timeout, lock);
+  }
+  bool writable(const std::string& p, std::string* why) override {
+    return target_->writable(p, why);
   }
   int64_t now_nanos() override { return target_->now_nanos(); }
 

@@ -82,6 +82,15 @@ struct Options {
   // unless this is set. Set it for a cache shared by a group (file_mode 0660).
   bool trust_others = false;
 
+  // A read-only cache: hits are served, new entries stay in this process's
+  // memory, nothing is written and no lock file is made. Also turned on by
+  // RTCACHE_READONLY=1, and found on its own when load() reads an existing
+  // file that this user cannot change (a read-only mount or image layer, a
+  // file or directory not writable by this user): then one info line says
+  // so. Autosave, checkpoints and signal saves of such a handle do nothing,
+  // silently; an explicit save() to its own file is PermissionDenied.
+  bool read_only = false;
+
   // File-system seam; nullptr means Env::default_env().
   Env* env = nullptr;
 };
@@ -105,9 +114,11 @@ RTCACHE_EXPORT bool parse_bool(std::string_view text, bool* value);
 
 // The default cache file: $RTCACHE_DIR/kernels.rtc, else
 // $XDG_CACHE_HOME/rtcache/kernels.rtc, else ~/.cache/rtcache/kernels.rtc.
-// The directory is created (mode 0700) if missing. When it cannot be created
-// or written, returns "" (an in-memory cache) and logs one warning per
-// process.
+// When that file exists it is returned as is, even where nothing can be
+// written (a read-only image layer: the cache is then opened read-only, see
+// Options::read_only). Otherwise the directory is created (mode 0700) if
+// missing; when it cannot be created or written, returns "" (an in-memory
+// cache) and logs one warning per process.
 RTCACHE_EXPORT std::string default_cache_path(Env* env = nullptr);
 
 }  // namespace rtcache

@@ -196,6 +196,9 @@ class RTCACHE_EXPORT RuntimeCache : public std::enable_shared_from_this<RuntimeC
 
   const std::string& path() const { return options_.path; }
   const Options& options() const { return options_; }
+  // Whether the handle is read-only (Options::read_only): set by the option or
+  // RTCACHE_READONLY, or by load() on finding its file unchangeable.
+  bool read_only() const;
 
   bool autosave_on_del() const { return autosave_.load(); }
   // Turning it on registers with the exit hook, off unregisters.

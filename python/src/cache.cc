@@ -173,7 +173,9 @@ raises InvalidArgumentError naming it): lock_timeout (duration), compression
 compaction_dead_ratio, compaction_min_dead_bytes (size), last_use_resolution
 (duration), max_value_bytes (size), max_bytes (size budget: least recently used
 entries are evicted at save; 0 = RTCACHE_MAX_SIZE or none), checkpoint_interval
-(duration; periodic background saves; 0 = off), trust_others (accept files owned
+(duration; periodic background saves; 0 = off), read_only (hits only: nothing is
+written; also RTCACHE_READONLY=1, and found on its own when load() reads a file this
+user cannot change; see the read_only property), trust_others (accept files owned
 by others or writable by group/others).
 
 pickle and copy.deepcopy give a new handle with the same path, options,
@@ -192,7 +194,7 @@ void define_constructor(CacheClass& cls) {
                       uint32_t dir_mode, double compaction_dead_ratio,
                       ByteSize compaction_min_dead_bytes, Duration last_use_resolution,
                       ByteSize max_value_bytes, ByteSize max_bytes, Duration checkpoint_interval,
-                      bool trust_others) {
+                      bool trust_others, bool read_only) {
             Options o;
             o.path = path.value;
             o.autosave_on_del = autosave_on_del;
@@ -209,6 +211,7 @@ void define_constructor(CacheClass& cls) {
             o.max_bytes = max_bytes.value;
             o.checkpoint_interval = checkpoint_interval.value;
             o.trust_others = trust_others;
+            o.read_only = read_only;
             return PyCache(RuntimeCache::create(o));
           }),
           py::arg("path") = FsPath{}, py::arg("autosave_on_del") = false, py::kw_only(),
@@ -219,7 +222,8 @@ void define_constructor(CacheClass& cls) {
           py::arg("compaction_min_dead_bytes") = ByteSize{4u << 20},
           py::arg("last_use_resolution") = Duration{seconds(600)},
           py::arg("max_value_bytes") = ByteSize{1ull << 30}, py::arg("max_bytes") = ByteSize{0},
-          py::arg("checkpoint_interval") = Duration{seconds(0)}, py::arg("trust_others") = false);
+          py::arg("checkpoint_interval") = Duration{seconds(0)}, py::arg("trust_others") = false,
+          py::arg("read_only") = false);
 }
 
 void define_properties(CacheClass& cls) {
@@ -231,6 +235,10 @@ void define_properties(CacheClass& cls) {
           [](RuntimeCache& self, bool on) { self.set_autosave_on_del(on); },
           "Save on destruction or at exit. Turning it on registers the handle with the exit "
           "hook; off unregisters it.")
+      .def_property_readonly("read_only", &RuntimeCache::read_only,
+                             "Hits only (the option, RTCACHE_READONLY, or a file load() found "
+                             "unchangeable): autosave does nothing, save() to its own file raises "
+                             "CachePermissionError.")
       .def_property_readonly("exit_token", &RuntimeCache::exit_token,
                              "This handle's exit-hook registration (0 when not registered).")
       .def_property_readonly(

@@ -123,6 +123,7 @@ py::dict options_dict(const Options& o) {
   d["max_bytes"] = o.max_bytes;
   d["checkpoint_interval"] = Duration{o.checkpoint_interval};
   d["trust_others"] = o.trust_others;
+  d["read_only"] = o.read_only;
   return d;
 }
 
@@ -151,6 +152,7 @@ Options options_from_dict(const py::dict& d) {
   get("max_bytes", &o.max_bytes, size);
   get("checkpoint_interval", &o.checkpoint_interval, duration);
   get("trust_others", &o.trust_others, [](py::handle v) { return v.cast<bool>(); });
+  get("read_only", &o.read_only, [](py::handle v) { return v.cast<bool>(); });
   return o;
 }
 

@@ -128,3 +128,22 @@ def test_a_value_over_max_value_bytes_is_refused_at_put(tmp_path):
     reread = rtcache.RuntimeCache(tmp_path / "c.rtc")
     reread.load()
     assert [e.key for e in reread.entries()] == ["fits"]
+
+
+def test_a_read_only_handle_serves_hits_and_writes_nothing(tmp_path):
+    path = tmp_path / "c.rtc"
+    writer = rtcache.RuntimeCache(path)
+    put_keys(writer, 2)
+    writer.save()
+    os.remove(str(path) + ".lock")
+    before = path.read_bytes()
+    reader = rtcache.RuntimeCache(path, read_only=True, autosave_on_del=True)
+    reader.load()
+    assert reader.read_only and reader.options["read_only"] is True
+    assert "k0" in reader
+    reader.put("new", b"stays in memory")
+    with pytest.raises(rtcache.CachePermissionError, match="read-only"):
+        reader.save()
+    del reader  # autosave: nothing written, nothing said
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.rtc"]

@@ -58,8 +58,11 @@ struct RuntimeCache::State {
     explicit Hooks(RuntimeCache* cache) : cache_(cache) {}
     bool autosave_now() noexcept override { return cache_->autosave_now(); }
     bool autosave_enabled() const override { return cache_->autosave_on_del(); }
-    bool has_unsaved_changes() const override { return cache_->has_unsaved_changes(); }
-    Status save() override { return cache_->save(); }
+    // A read-only handle has nothing a checkpoint or signal could save.
+    bool has_unsaved_changes() const override {
+      return !cache_->read_only() && cache_->has_unsaved_changes();
+    }
+    Status save() override { return cache_->read_only() ? Status::OK() : cache_->save(); }
 
    private:
     RuntimeCache* cache_;
@@ -79,6 +82,10 @@ struct RuntimeCache::State {
   std::mutex save_mu;  // one save of this handle at a time
   uint64_t exit_token = 0;
   std::mutex token_mu;
+
+  // Set from Options::read_only, or by load() on finding the file
+  // unchangeable; never cleared (the handle keeps its entries in memory).
+  std::atomic<bool> read_only{false};
 
   std::atomic<uint64_t> hits{0}, misses{0}, puts{0}, erases{0}, bytes_loaded{0}, bytes_saved{0},
       saves{0}, save_failures{0}, compactions{0}, damaged{0}, evictions{0}, rejected_puts{0};

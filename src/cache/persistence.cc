@@ -24,6 +24,12 @@ Status RuntimeCache::load(const std::string& path) {
     Status s = store::open_view(st.env, target, st.limits, previous, &view);
     if (s.is_not_found()) return Status::OK();  // first run
     if (!s.ok()) return s;
+    std::string why;
+    if (!st.read_only.load() && !st.env->writable(target, &why)) {
+      st.read_only.store(true);
+      log(LogLevel::kInfo, target + ": read-only (" + why +
+                               "); kernels added by this process stay in its memory");
+    }
     if (view != previous) {
       st.bytes_loaded.fetch_add(view->index_length, std::memory_order_relaxed);
       if (view->damaged_records) {
@@ -174,6 +180,9 @@ Status RuntimeCache::save(const std::string& path) {
   if (target.empty()) return Status::OK();
   std::lock_guard<std::mutex> save_lock(st.save_mu);
   if (target != options_.path) return save_other(target);
+  if (st.read_only.load()) {
+    return Status::PermissionDenied(target + ": read-only cache; nothing written");
+  }
 
   Snapshot snap = take_snapshot(st, options_.last_use_resolution);
   if (snap.empty()) return Status::OK();
@@ -243,9 +252,14 @@ Status RuntimeCache::save_other(const std::string& target) {
   return Status::OK();
 }
 
+bool RuntimeCache::read_only() const { return state_->read_only.load(); }
+
 Status RuntimeCache::compact() {
   State& st = *state_;
   if (options_.path.empty()) return Status::OK();
+  if (st.read_only.load()) {
+    return Status::PermissionDenied(options_.path + ": read-only cache; nothing written");
+  }
   std::lock_guard<std::mutex> save_lock(st.save_mu);
   std::shared_ptr<const store::View> known;
   {

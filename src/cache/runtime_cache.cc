@@ -25,6 +25,7 @@ RuntimeCache::RuntimeCache(Options options)
       state_(std::make_unique<State>(this)) {
   state_->env = env_of(options_);
   state_->limits = limits_of(options_);
+  state_->read_only.store(options_.read_only);
 }
 
 std::shared_ptr<RuntimeCache> RuntimeCache::create(Options options) {
@@ -133,6 +134,7 @@ bool RuntimeCache::autosave_now() noexcept {
   if (getpid() != owner_pid_ || !autosave_.exchange(false)) return false;
   try {
     unregister_exit_hook();  // autosave is off now: nothing left for the hook to do
+    if (read_only()) return true;  // what it added stays in memory, by design: nothing to say
     Status s = save();
     if (!s.ok())
       log(LogLevel::kWarning, "autosave of " + options_.path + " failed: " + s.to_string());

@@ -12,6 +12,7 @@ Options with_environment(Options options) {
     options.max_bytes = env_byte_size("RTCACHE_MAX_SIZE", 0, "no budget applied");
   }
   if (!options.trust_others) options.trust_others = env_switch("RTCACHE_TRUST_OTHERS", false);
+  if (!options.read_only) options.read_only = env_switch("RTCACHE_READONLY", false);
   return options;
 }
 

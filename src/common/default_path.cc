@@ -1,5 +1,6 @@
 // The default cache location (R18): works out of the box, and falls back to
-// an in-memory cache with one warning when the location is not writable.
+// an in-memory cache with one warning when the location is not writable and
+// holds no cache (one that is there is used, read-only).
 #include <unistd.h>
 
 #include <atomic>
@@ -34,10 +35,15 @@ std::string default_cache_path(Env* env) {
   };
   if (dir.empty())
     return fall_back("no cache directory: RTCACHE_DIR, XDG_CACHE_HOME and HOME are unset");
+  const std::string path = dir + "/kernels.rtc";
+  // A cache that is there is used even where nothing can be written (a
+  // read-only image layer): it is opened read-only.
+  FileInfo existing;
+  if (env->stat(path, true, &existing).ok() && existing.is_regular) return path;
   Status s = env->create_dirs(dir, 0700);
   if (!s.ok()) return fall_back(s.message());
   if (::access(dir.c_str(), W_OK | X_OK) != 0) return fall_back(dir + ": not writable");
-  return dir + "/kernels.rtc";
+  return path;
 }
 
 }  // namespace rtcache

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/paths.h"
 #include "rtcache/env.h"
 
 namespace rtcache {
@@ -287,6 +288,19 @@ class PosixEnv final : public Env {
     if (::fsync(fd) != 0) s = posix_error(dir, errno);
     ::close(fd);
     return s;
+  }
+
+  bool writable(const std::string& path, std::string* why) override {
+    const std::pair<std::string, int> checks[] = {{path, W_OK}, {parent_dir(path), W_OK | X_OK}};
+    for (const auto& [p, mode] : checks) {
+      if (::access(p.c_str(), mode) == 0) continue;
+      const int err = errno;
+      if (why != nullptr) {
+        *why = err == EROFS ? p + ": read-only file system" : p + ": " + std::strerror(err);
+      }
+      return false;
+    }
+    return true;
   }
 
   Status create_dirs(const std::string& dir, uint32_t mode) override {

@@ -204,7 +204,7 @@ void release_implicit(std::shared_ptr<RuntimeCache> cache, const std::string& en
   std::weak_ptr<RuntimeCache> weak = cache;
   cache.reset();
   std::shared_ptr<RuntimeCache> still = weak.lock();
-  if (still == nullptr || !still->autosave_on_del()) return;
+  if (still == nullptr || !still->autosave_on_del() || still->read_only()) return;
   Status s = still->save();
   if (!s.ok()) {
     log(LogLevel::kWarning,
