@@ -42,8 +42,9 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
 // symbolic link, something that is not a regular file, an untrusted file, or
 // a file that is not an rtcache file (an empty one too, unless the caller
 // asked to create the cache) is refused, and no lock file is made next to it.
+// `read_header` is false once locked: reading the locked file checks it then.
 Status check_target(Env* env, const std::string& path, const CommitOptions& options, FileInfo* info,
-                    bool* exists) {
+                    bool* exists, bool read_header = true) {
   Status s = env->stat(path, false, info);
   *exists = s.ok();
   if (s.is_not_found()) return Status::OK();
@@ -63,7 +64,7 @@ Status check_target(Env* env, const std::string& path, const CommitOptions& opti
   // descriptor, once locked).
   s = check_trust(path, *info, options.limits);
   if (s.ok()) s = check_dir_trust(env, path, options.limits);
-  if (!s.ok()) return s;
+  if (!s.ok() || !read_header) return s;
   std::unique_ptr<File> file;
   s = env->open_read(path, &file);
   if (!s.ok()) return s;
@@ -89,12 +90,14 @@ Status check_lock_trust(const std::string& lock_path, FileLock& lock, const Limi
 // of its own (`guard`): the written descriptor lives on in the views a save
 // publishes, and a lock on it would outlast the save. Then checks that the
 // path still names the file (compaction may have renamed a new file over it
-// while we waited): the lock-file dance, on the data file.
+// while we waited): the lock-file dance, on the data file. A commit passes
+// read_header false (it reads the locked file's header anyway).
 Status open_locked(Env* env, const std::string& path, const CommitOptions& options,
                    Clock::time_point deadline, std::shared_ptr<File>* out,
-                   std::unique_ptr<File>* guard, FileInfo* info, bool* exists) {
+                   std::unique_ptr<File>* guard, FileInfo* info, bool* exists,
+                   bool read_header = true) {
   while (true) {
-    Status s = check_target(env, path, options, info, exists);
+    Status s = check_target(env, path, options, info, exists, read_header);
     if (!s.ok() || !*exists) return s;
     std::unique_ptr<File> file;
     std::unique_ptr<File> locked;
@@ -390,7 +393,8 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
   while (true) {
     std::shared_ptr<File> file;
     std::unique_ptr<File> guard;  // holds the data file's lock until the save ends
-    s = open_locked(env, path, options, deadline, &file, &guard, &info, &exists);
+    s = open_locked(env, path, options, deadline, &file, &guard, &info, &exists,
+                    /*read_header=*/false);
     if (!s.ok()) return s;
     if (exists) return append_to(env, path, options, changes, known, file, info, result);
     // Creating: under the directory's lock too, so that two writers (one of
