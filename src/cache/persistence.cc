@@ -27,8 +27,8 @@ Status RuntimeCache::load(const std::string& path) {
     std::string why;
     if (!st.read_only.load() && !st.env->writable(target, &why)) {
       st.read_only.store(true);
-      log(LogLevel::kInfo, target + ": read-only (" + why +
-                               "); kernels added by this process stay in its memory");
+      log(LogLevel::kInfo,
+          target + ": read-only (" + why + "); kernels added by this process stay in its memory");
     }
     if (view != previous) {
       st.bytes_loaded.fetch_add(view->index_length, std::memory_order_relaxed);
@@ -252,7 +252,9 @@ Status RuntimeCache::save_other(const std::string& target) {
   return Status::OK();
 }
 
-bool RuntimeCache::read_only() const { return state_->read_only.load(); }
+bool RuntimeCache::read_only() const {
+  return state_->read_only.load();
+}
 
 Status RuntimeCache::compact() {
   State& st = *state_;

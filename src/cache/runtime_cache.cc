@@ -133,7 +133,7 @@ bool RuntimeCache::autosave_now() noexcept {
   // and only once: whoever flips the flag first saves.
   if (getpid() != owner_pid_ || !autosave_.exchange(false)) return false;
   try {
-    unregister_exit_hook();  // autosave is off now: nothing left for the hook to do
+    unregister_exit_hook();        // autosave is off now: nothing left for the hook to do
     if (read_only()) return true;  // what it added stays in memory, by design: nothing to say
     Status s = save();
     if (!s.ok())
