@@ -711,10 +711,32 @@ TEST(CliPruneTest, BySizeRemovesLeastRecentlyUsedFirst) {
                            " bytes), live bytes now " + std::to_string(record_bytes) +
                            "\n  key1\n  key4\n");
 
-  ChildResult all = Rtcache({"prune", cache, "--max-size", "0", "--json"});
-  ASSERT_EQ(all.exit_code, 0) << all.err;
-  EXPECT_EQ(Json::parse(all.out)["removed"], Json({"key2"}));
-  EXPECT_EQ(ParseJson(Rtcache({"info", cache, "--json"}))["entries"], 0);
+  // 0 is no limit, as ccache users read it (`rtcache clear` empties a cache).
+  ChildResult none = Rtcache({"prune", cache, "--max-size", "0", "--json"});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(Json::parse(none.out)["removed"], Json::array());
+  EXPECT_EQ(ParseJson(Rtcache({"info", cache, "--json"}))["entries"], 1);
+}
+
+// RTCACHE_MAX_SIZE in an operator's environment is the applications' budget:
+// import and put evict nothing for it.
+TEST(CliPruneTest, CommandsEvictOnlyWhatTheirArgumentsAskFor) {
+  TempDir dir;
+  const std::string source = dir.file("source.rtc");
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    ASSERT_EQ(Rtcache({"put", source, key, "-"}, std::string(1000, 'v')).exit_code, 0);
+  }
+  ASSERT_EQ(Rtcache({"export", source, dir.file("image")}).exit_code, 0);
+  const std::string target = dir.file("target.rtc");
+  const testing::ChildOptions budget{.env = {"RTCACHE_MAX_SIZE=4K"}};
+  ChildResult imported = run_child(ToolArgs({"import", target, dir.file("image")}), budget);
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_EQ(ParseJson(Rtcache({"info", target, "--json"}))["entries"], 20);
+  ChildResult put = run_child(ToolArgs({"put", target, "one-more", "-"}),
+                              {.env = {"RTCACHE_MAX_SIZE=4K"}, .input = "v"});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  EXPECT_EQ(ParseJson(Rtcache({"info", target, "--json"}))["entries"], 21);
 }
 
 TEST(CliPruneTest, ByAgeRemovesEntriesNotUsedSince) {

@@ -347,12 +347,12 @@ int RunPrune(const Options& options, const std::string& path, const std::string&
   if (max_size_text.empty() && older_than_text.empty()) {
     return UsageError("prune", "give --max-size and/or --older-than");
   }
-  uint64_t max_bytes = 0;  // the library reads 0 as "no size limit"
+  // "--max-size 0" is no size limit, as in ccache (and for the library);
+  // `rtcache clear` empties a cache.
+  uint64_t max_bytes = 0;
   std::chrono::seconds older_than{0};
   if (!max_size_text.empty()) {
     (void)parse_byte_size(max_size_text, &max_bytes);  // validated by the parser
-    // "--max-size 0" means empty the cache; every record is larger than 1 byte.
-    if (max_bytes == 0) max_bytes = 1;
   }
   if (!older_than_text.empty()) {
     std::chrono::milliseconds age{0};
@@ -691,7 +691,7 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       "keys: file, removed (keys), removed_bytes, live_bytes_after.",
       [&] { return RunPrune(options, path, max_size, older_than, json); });
   add_positional(sub, "FILE", &path, "Cache file");
-  sub->add_option("--max-size", max_size, "Keep at most this many live bytes (0: none)")
+  sub->add_option("--max-size", max_size, "Keep at most this many live bytes (0: no limit)")
       ->type_name("SIZE")
       ->check(SizeValidator());
   sub->add_option("--older-than", older_than, "Remove entries not used for this long")
@@ -781,6 +781,10 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
 }  // namespace rtcache::cli
 
 int main(int argc, char** argv) {
+  // A command evicts only what its own arguments ask for (prune --max-size):
+  // RTCACHE_MAX_SIZE is the applications' budget, and an operator's shell
+  // that exports it must not turn `import` or `put` into an eviction.
+  ::unsetenv("RTCACHE_MAX_SIZE");
   // Nothing below throws for expected failures (they are Status values); this
   // keeps even an unexpected one (out of memory) to the one-line, exit-2 rule.
   try {
