@@ -116,9 +116,10 @@ RTCACHE_EXPORT bool parse_bool(std::string_view text, bool* value);
 // $XDG_CACHE_HOME/rtcache/kernels.rtc, else ~/.cache/rtcache/kernels.rtc.
 // When that file exists it is returned as is, even where nothing can be
 // written (a read-only image layer: the cache is then opened read-only, see
-// Options::read_only). Otherwise the directory is created (mode 0700) if
-// missing; when it cannot be created or written, returns "" (an in-memory
-// cache) and logs one warning per process.
+// Options::read_only). Otherwise, when the directory could not be created by
+// this user (its nearest existing ancestor is not a writable directory),
+// returns "" (an in-memory cache) and logs one warning per process. It has no
+// side effects: the first save creates the directory (Options::dir_mode).
 RTCACHE_EXPORT std::string default_cache_path(Env* env = nullptr);
 
 }  // namespace rtcache

@@ -1,11 +1,13 @@
 // The default cache location (R18): works out of the box, and falls back to
 // an in-memory cache with one warning when the location is not writable and
-// holds no cache (one that is there is used, read-only).
+// holds no cache (one that is there is used, read-only). It creates nothing.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 
+#include "common/paths.h"
 #include "rtcache/env.h"
 #include "rtcache/log.h"
 #include "rtcache/options.h"
@@ -38,11 +40,19 @@ std::string default_cache_path(Env* env) {
   const std::string path = dir + "/kernels.rtc";
   // A cache that is there is used even where nothing can be written (a
   // read-only image layer): it is opened read-only.
-  FileInfo existing;
-  if (env->stat(path, true, &existing).ok() && existing.is_regular) return path;
-  Status s = env->create_dirs(dir, 0700);
-  if (!s.ok()) return fall_back(s.message());
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) return fall_back(dir + ": not writable");
+  FileInfo cache_file;
+  if (env->stat(path, true, &cache_file).ok() && cache_file.is_regular) return path;
+  // Nothing is created here (the first save makes the directory, 0700): the
+  // nearest directory that exists must let this user create it.
+  std::string existing = dir;
+  FileInfo info;
+  while (!env->stat(existing, true, &info).ok()) {
+    const std::string up = parent_dir(existing);
+    if (up == existing) return fall_back(dir + ": no existing parent directory");
+    existing = up;
+  }
+  if (!S_ISDIR(info.mode)) return fall_back(existing + ": not a directory");
+  if (::access(existing.c_str(), W_OK | X_OK) != 0) return fall_back(existing + ": not writable");
   return path;
 }
 
