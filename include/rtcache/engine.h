@@ -200,9 +200,11 @@ class RTCACHE_EXPORT StreamTarget {
 // handle with autosave off, loaded from `target`, attached to every engine
 // (an engine listed twice is attached, and restored, once). On destruction
 // each engine gets its previous settings back, then the handle is saved once
-// to the target; a failure there is logged, never thrown. This is the one
-// implementation: Python's rtcache.runtime_cache() and the cache part of
-// rtcache.runtime_config() are bindings of it.
+// to the target; a failure there is logged, never thrown. A file the handle
+// found read-only (Options::read_only: a read-only mount, RTCACHE_READONLY) is
+// not saved: what the block added stays in memory, and nothing is said. This
+// is the one implementation: Python's rtcache.runtime_cache() and the cache
+// part of rtcache.runtime_config() are bindings of it.
 class RTCACHE_EXPORT ScopedRuntimeCache {
  public:
   // Target: a path, "" (memory only), or a stream read once now (from its

@@ -319,3 +319,26 @@ def test_the_scope_keeps_its_engines_alive(tmp_path):
     saved = rtcache.RuntimeCache(tmp_path / "alive.rtc")
     saved.load()
     assert saved.get("k") == b"v"
+
+
+def test_a_scope_on_a_read_only_cache_writes_and_says_nothing(tmp_path, run_python):
+    """RTCACHE_READONLY (as a read-only mount would): the block's additions stay in memory."""
+    path = tmp_path / "ro.rtc"
+    writer = rtcache.RuntimeCache(path)
+    writer.put("warm", b"v")
+    writer.save()
+    (tmp_path / "ro.rtc.lock").unlink()
+    before = path.read_bytes()
+    result = run_python(
+        f"""
+        import rtcache
+        engine = rtcache.Engine(rtcache.EngineConfig("", name="m"), rtcache.RuntimeSettings())
+        with rtcache.runtime_cache(engine, {str(path)!r}) as shared:
+            assert "warm" in shared and shared.read_only
+            shared.put("added", b"in memory")
+        """,
+        RTCACHE_READONLY="1",
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("ro")) == ["ro.rtc"]

@@ -458,7 +458,10 @@ Status ScopedRuntimeCache::close() {
     it->first->set_runtime_settings(it->second);
   }
   if (!autosave_) return Status::OK();
-  return stream_ != nullptr ? save_to_stream() : cache_->save();
+  if (stream_ != nullptr) return save_to_stream();
+  // A read-only cache (Options::read_only) keeps what the block added in
+  // memory, as its autosave does: nothing to write, nothing to report.
+  return cache_->read_only() ? Status::OK() : cache_->save();
 }
 
 ScopedRuntimeCache::~ScopedRuntimeCache() {
