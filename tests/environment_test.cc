@@ -55,5 +55,22 @@ TEST(Environment, LogLevelsAreReadInAnyCaseAndABadOneIsNamed) {
   EXPECT_NE(bad.err.find("rtcache: warning: probe"), std::string::npos) << "the default, warning";
 }
 
+// RTCACHE_LOG=debug says why each kernel was compiled or served: the first
+// process has never compiled it; the second finds it in the file.
+TEST(Environment, DebugLinesSayWhyAKernelMissedOrHit) {
+  TempDir dir;
+  const std::string path = dir.file("kernels.rtc");
+  const testing::ChildOptions debug{.env = {"RTCACHE_LOG=DEBUG"}};
+  ChildResult cold = run_child({kTestChild, "compile", path}, debug);
+  ASSERT_EQ(cold.out, "compiled\n") << cold.err;
+  EXPECT_NE(cold.err.find("scale<float>: miss in " + path), std::string::npos) << cold.err;
+  EXPECT_NE(cold.err.find("never compiled with this source"), std::string::npos) << cold.err;
+  ChildResult warm = run_child({kTestChild, "compile", path}, debug);
+  ASSERT_EQ(warm.out, "cached\n") << warm.err;
+  EXPECT_NE(warm.err.find("scale<float>: hit in " + path), std::string::npos) << warm.err;
+  ChildResult quiet = run_child({kTestChild, "compile", path}, {.unset = {"RTCACHE_LOG"}});
+  EXPECT_EQ(quiet.err, "") << "nothing below warning by default";
+}
+
 }  // namespace
 }  // namespace rtcache

@@ -49,6 +49,11 @@
 // Two threads releasing one shared handle at the same instant may both find
 // it still shared; each release then saves (one attempt each).
 //
+// With RTCACHE_LOG=debug (or set_log_level(LogLevel::kDebug)) every kernel()
+// logs why it was a hit or a miss: the cache it was found in, or that it was
+// never compiled with this source, headers, options and architecture, or was
+// compiled before by another NVRTC library.
+//
 // Thread safety: all member functions may be called from many threads.
 // Concurrent kernel() calls for the same kernel compile it once; the others
 // wait for that compile.

@@ -85,6 +85,30 @@ std::string alias_key(const std::string& source_key) {
   return "a:" + source_key;
 }
 
+// At debug level, why a kernel was a hit or a miss (RTCACHE_LOG=debug): the
+// question a user asks when a kernel recompiles. Callers check the level
+// first, so a hit at the default level builds no string.
+bool explaining() {
+  return log_level() <= LogLevel::kDebug;
+}
+
+std::string where(const RuntimeCache& cache) {
+  return cache.path().empty() ? std::string("the in-memory cache") : cache.path();
+}
+
+void explain_miss(const std::string& module, std::string_view name, const std::string& key,
+                  const std::string& skey, RuntimeCache& cache) {
+  Bytes other;
+  const bool other_compiler =
+      cache.get(alias_key(skey), &other).ok() && other.view() != std::string_view(key);
+  log(LogLevel::kDebug,
+      module + ": " + std::string(name) + ": miss in " + where(cache) + " (key " + key + "): " +
+          (other_compiler ? "compiled before by another NVRTC library (key " + other.str() + ")"
+                          : std::string("never compiled with this source, headers, options and "
+                                        "architecture")) +
+          "; compiling");
+}
+
 std::string field(const std::string& metadata, std::string_view name) {
   std::string prefix = std::string(name) + "=";
   size_t at = metadata.find(prefix);
@@ -301,7 +325,13 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
     impl.hits.fetch_add(1, std::memory_order_relaxed);
     return !out->lowered_name.empty();
   };
-  if (serve(key)) return Status::OK();
+  if (serve(key)) {
+    if (explaining()) {
+      log(LogLevel::kDebug, config_.name + ": " + std::string(name_expression) + ": hit in " +
+                                where(*cache) + " (key " + key + ")");
+    }
+    return Status::OK();
+  }
   if (!impl.locate_status.ok()) {
     // No compiler here: serve what another machine compiled for this exact
     // source, options and architecture, if the cache has it.
@@ -328,6 +358,7 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
   if (serve(key)) {
     result = *out;
   } else {
+    if (explaining()) explain_miss(config_.name, name_expression, key, skey, *cache);
     status = impl.compile_into(config_, name_expression, key, skey, *cache, &result);
   }
   impl.finish_flight(key, flight, status, result);
