@@ -38,13 +38,11 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
   return std::max(left, std::chrono::milliseconds(0));
 }
 
-// What the path names, checked before anything is created beside it: a
-// symbolic link, something that is not a regular file, an untrusted file, or
-// a file that is not an rtcache file (an empty one too, unless the caller
-// asked to create the cache) is refused, and no lock file is made next to it.
-// `read_header` is false once locked: reading the locked file checks it then.
-Status check_target(Env* env, const std::string& path, const CommitOptions& options, FileInfo* info,
-                    bool* exists, bool read_header = true) {
+// What the path names: a symbolic link, something that is not a regular
+// file, or an empty file (unless the caller asked to create the cache) is
+// refused. *exists is false when there is nothing to append to.
+Status check_named(Env* env, const std::string& path, const CommitOptions& options, FileInfo* info,
+                   bool* exists) {
   Status s = env->stat(path, false, info);
   *exists = s.ok();
   if (s.is_not_found()) return Status::OK();
@@ -60,11 +58,20 @@ Status check_target(Env* env, const std::string& path, const CommitOptions& opti
     }
     return Status::NotACacheFile(path + ": empty file, not an rtcache file");
   }
-  // Trusted before anything is created beside it (and again, on the opened
-  // descriptor, once locked).
+  return Status::OK();
+}
+
+// Checked before anything is created beside the path: what it names, then an
+// existing file's trust and header, so that no lock file is ever made next to
+// an untrusted or foreign file. (Once locked, trust is checked again on the
+// opened descriptor.)
+Status check_target(Env* env, const std::string& path, const CommitOptions& options, FileInfo* info,
+                    bool* exists) {
+  Status s = check_named(env, path, options, info, exists);
+  if (!s.ok() || !*exists) return s;
   s = check_trust(path, *info, options.limits);
   if (s.ok()) s = check_dir_trust(env, path, options.limits);
-  if (!s.ok() || !read_header) return s;
+  if (!s.ok()) return s;
   std::unique_ptr<File> file;
   s = env->open_read(path, &file);
   if (!s.ok()) return s;
@@ -88,16 +95,16 @@ Status check_lock_trust(const std::string& lock_path, FileLock& lock, const Limi
 
 // Opens the cache file for writing, and locks it through a second descriptor
 // of its own (`guard`): the written descriptor lives on in the views a save
-// publishes, and a lock on it would outlast the save. Then checks that the
-// path still names the file (compaction may have renamed a new file over it
-// while we waited): the lock-file dance, on the data file. A commit passes
-// read_header false (it reads the locked file's header anyway).
+// publishes, and a lock on it would outlast the save. Trust is checked on
+// what was opened. Then checks that the path still names the file
+// (compaction may have renamed a new file over it while we waited): the
+// lock-file dance, on the data file. `read_header` checks the locked file's
+// header (a commit reads it anyway).
 Status open_locked(Env* env, const std::string& path, const CommitOptions& options,
-                   Clock::time_point deadline, std::shared_ptr<File>* out,
-                   std::unique_ptr<File>* guard, FileInfo* info, bool* exists,
-                   bool read_header = true) {
+                   Clock::time_point deadline, bool read_header, std::shared_ptr<File>* out,
+                   std::unique_ptr<File>* guard, FileInfo* info, bool* exists) {
   while (true) {
-    Status s = check_target(env, path, options, info, exists, read_header);
+    Status s = check_named(env, path, options, info, exists);
     if (!s.ok() || !*exists) return s;
     std::unique_ptr<File> file;
     std::unique_ptr<File> locked;
@@ -115,6 +122,11 @@ Status open_locked(Env* env, const std::string& path, const CommitOptions& optio
     if (!s.ok()) return s;
     if (held.identity == guarded.identity && env->stat(path, false, &named).ok() &&
         named.identity == held.identity) {
+      if (read_header) {
+        format::FileHeader header;
+        s = read_file_header(*locked, held.size, &header);
+        if (!s.ok()) return s;
+      }
       *out = std::move(file);
       *guard = std::move(locked);
       *info = held;
@@ -342,18 +354,16 @@ Status append_to(Env* env, const std::string& path, const CommitOptions& options
   return Status::OK();
 }
 
-}  // namespace
-
-namespace {
-
-// The first half of every write: check what the path names, then take the
-// lock file (trusted like the cache file).
+// The first half of every write: check what the path names (NotFound when
+// there is no file and one is required), then take the lock file.
 Status take_lock_file(Env* env, const std::string& path, const CommitOptions& options,
-                      Clock::time_point deadline, std::unique_ptr<FileLock>* lock) {
+                      Clock::time_point deadline, bool require_file,
+                      std::unique_ptr<FileLock>* lock) {
   FileInfo info;
   bool exists = false;
   Status s = check_target(env, path, options, &info, &exists);
   if (!s.ok()) return s;
+  if (require_file && !exists) return Status::NotFound(path + ": no such file");
   s = env->create_dirs(parent_dir(path), options.dir_mode);
   if (!s.ok()) return s.with_context(path);
   const std::string lock_path = path + ".lock";
@@ -367,14 +377,11 @@ Status take_lock_file(Env* env, const std::string& path, const CommitOptions& op
 Status lock_existing(Env* env, const std::string& path, const CommitOptions& options,
                      WriteLock* out) {
   const Clock::time_point deadline = Clock::now() + options.lock_timeout;
-  FileInfo info;
+  Status s = take_lock_file(env, path, options, deadline, /*require_file=*/true, &out->lock);
   bool exists = false;
-  Status s = check_target(env, path, options, &info, &exists);
-  if (!s.ok()) return s;
-  if (!exists) return Status::NotFound(path + ": no such file");
-  s = take_lock_file(env, path, options, deadline, &out->lock);
   if (s.ok()) {
-    s = open_locked(env, path, options, deadline, &out->file, &out->guard, &out->info, &exists);
+    s = open_locked(env, path, options, deadline, /*read_header=*/true, &out->file, &out->guard,
+                    &out->info, &exists);
   }
   if (s.ok() && !exists) s = Status::NotFound(path + ": no such file");
   return s;
@@ -386,15 +393,15 @@ Status commit(Env* env, const std::string& path, const CommitOptions& options,
   *result = CommitResult{};
   const Clock::time_point deadline = Clock::now() + options.lock_timeout;
   std::unique_ptr<FileLock> lock;
-  Status s = take_lock_file(env, path, options, deadline, &lock);
+  Status s = take_lock_file(env, path, options, deadline, /*require_file=*/false, &lock);
   if (!s.ok()) return s;
   FileInfo info;
   bool exists = false;
   while (true) {
     std::shared_ptr<File> file;
     std::unique_ptr<File> guard;  // holds the data file's lock until the save ends
-    s = open_locked(env, path, options, deadline, &file, &guard, &info, &exists,
-                    /*read_header=*/false);
+    s = open_locked(env, path, options, deadline, /*read_header=*/false, &file, &guard, &info,
+                    &exists);
     if (!s.ok()) return s;
     if (exists) return append_to(env, path, options, changes, known, file, info, result);
     // Creating: under the directory's lock too, so that two writers (one of
