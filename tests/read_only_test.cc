@@ -20,6 +20,7 @@ using testing::Exited;
 using testing::kTestChild;
 using testing::run_child;
 using testing::TempDir;
+using testing::UnderReadOnlyMount;
 
 // A cache file holding key "k", with no lock file beside it.
 std::string Warm(const TempDir& dir) {
@@ -31,21 +32,6 @@ std::string Warm(const TempDir& dir) {
   EXPECT_OK(cache->save());
   EXPECT_EQ(::unlink((path + ".lock").c_str()), 0);
   return path;
-}
-
-// Runs argv with `dir` bind-mounted read-only over itself, in a private mount
-// namespace; `prefix` goes before argv inside it (setpriv, for another user).
-ChildResult UnderReadOnlyMount(const std::string& dir, std::vector<std::string> argv,
-                               const std::vector<std::string>& env = {}) {
-  std::vector<std::string> full = {
-      "/usr/bin/unshare",
-      "-m",
-      "/bin/sh",
-      "-c",
-      "mount --bind \"$0\" \"$0\" && mount -o remount,ro,bind \"$0\" && exec \"$@\"",
-      dir};
-  full.insert(full.end(), argv.begin(), argv.end());
-  return run_child(full, {.env = env, .unset = {"RTCACHE_LOG", "RTCACHE_READONLY"}});
 }
 
 const char* const kReadOnlyOutput = "load OK\nget k hit\nread_only 1\nsave Permission denied\n";

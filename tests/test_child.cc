@@ -121,6 +121,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/demo_kernels.h"
 #include "rtcache/rtcache.h"
 #include "rtcache/signals.h"
 #include "test_kernels.h"
@@ -730,6 +731,44 @@ int SigtermBench(const std::string& path, int megabytes) {
 
 // --- the engine ------------------------------------------------------------------------------
 
+// The demo's engines (its sources in `kernel_dir`) on the cache at `path`:
+// every demo kernel, then one line "kernels N hits H compiles C failed F".
+int Demo(const std::string& kernel_dir, const std::string& path) {
+  bundled::DemoBuild build;
+  build.kernel_dir = kernel_dir;
+  bundled::DemoEngines engines(build, rtcache::RuntimeSettings::path(path));
+  if (!engines.unreadable().empty()) Fail(engines.unreadable(), Status::IOError("unreadable"));
+  uint64_t hits = 0, failed = 0;
+  for (size_t k = 0; k < bundled::kDemoKernelCount; ++k) {
+    rtcache::Kernel kernel;
+    const Status s =
+        engines.for_kernel(k).kernel(bundled::kDemoKernels[k].name_expression, &kernel);
+    failed += s.ok() ? 0 : 1;
+    hits += s.ok() && kernel.from_cache ? 1 : 0;
+  }
+  std::printf("kernels %zu hits %llu compiles %llu failed %llu\n", bundled::kDemoKernelCount,
+              static_cast<unsigned long long>(hits),
+              static_cast<unsigned long long>(engines.compiles()),
+              static_cast<unsigned long long>(failed));
+  return 0;
+}
+
+// One kernel of a module that includes "params.h" through -I `include_dir`:
+// prints "cached" or "compiled", and the binary's hash.
+int IncludeCompile(const std::string& path, const std::string& include_dir) {
+  rtcache::EngineConfig config;
+  config.source = rtcache::testing::kIncludingModule;
+  config.options = {"-I" + include_dir};
+  rtcache::Engine engine(config, rtcache::RuntimeSettings::path(path));
+  rtcache::Kernel kernel;
+  const Status s = engine.kernel("steps", &kernel);
+  if (!s.ok()) Fail("steps", s);
+  std::printf(
+      "%s %016llx\n", kernel.from_cache ? "cached" : "compiled",
+      static_cast<unsigned long long>(XXH3_64bits(kernel.binary.data(), kernel.binary.size())));
+  return 0;
+}
+
 int Engine(const std::string& path) {
   rtcache::EngineConfig config;
   config.name = "test_module";
@@ -795,6 +834,8 @@ const std::map<std::string, Command>& Commands() {
        {3, 3, [](const Args& a) { return SignalSave(a[0], Number(a[1]), Number(a[2])); }}},
       {"sigterm-bench", {2, 2, [](const Args& a) { return SigtermBench(a[0], Number(a[1])); }}},
       {"engine", {1, 1, [](const Args& a) { return Engine(a[0]); }}},
+      {"demo", {2, 2, [](const Args& a) { return Demo(a[0], a[1]); }}},
+      {"include-compile", {2, 2, [](const Args& a) { return IncludeCompile(a[0], a[1]); }}},
       {"engine-settings", {0, 0, [](const Args&) { return EngineSettings(); }}},
   };
   return commands;

@@ -30,4 +30,12 @@ inline constexpr const char* kTestKernels[] = {
     "axpy<float, 4>", "axpy<double, 2>", "vector_add",
 };
 
+// A module that reads a header file through an include path (-I DIR):
+// "params.h" there defines NUM_STEPS (the cuda-samples binomialOptions case,
+// where an edited NUM_STEPS must give a new binary).
+inline constexpr const char* kIncludingModule = R"CUDA(
+#include "params.h"
+extern "C" __global__ void steps(int* out) { out[0] = NUM_STEPS; }
+)CUDA";
+
 }  // namespace rtcache::testing

@@ -102,6 +102,19 @@ void write_file(const std::string& path, const std::string& data) {
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
+ChildResult UnderReadOnlyMount(const std::string& dir, std::vector<std::string> argv,
+                               const std::vector<std::string>& env) {
+  std::vector<std::string> full = {
+      "/usr/bin/unshare",
+      "-m",
+      "/bin/sh",
+      "-c",
+      "mount --bind \"$0\" \"$0\" && mount -o remount,ro,bind \"$0\" && exec \"$@\"",
+      dir};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return run_child(full, {.env = env, .unset = {"RTCACHE_LOG", "RTCACHE_READONLY"}});
+}
+
 std::string CopyForOtherUsers(const std::string& program, const std::string& dir) {
   const std::string copy = dir + "/" + program.substr(program.rfind('/') + 1);
   write_file(copy, read_file(program));

@@ -205,6 +205,18 @@ struct ChildResult {
 // Runs the child to its end and captures everything.
 ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& options = {});
 
+// Runs argv (absolute paths) with `dir` bind-mounted read-only over itself, in
+// a private mount namespace (unshare -m: needs root); `env` as ChildOptions.
+// RTCACHE_LOG and RTCACHE_READONLY are removed, so that what the child finds
+// and says is its own.
+ChildResult UnderReadOnlyMount(const std::string& dir, std::vector<std::string> argv,
+                               const std::vector<std::string>& env = {});
+
+// The argv prefix that runs a program as the unprivileged user 65534 (needs
+// root), with no supplementary groups.
+inline const std::vector<std::string> kAsOtherUser = {"/usr/bin/setpriv", "--reuid=65534",
+                                                      "--regid=65534", "--clear-groups"};
+
 // "exit 0", "signal 15 (Terminated)", ... for messages.
 std::string DescribeStatus(int wait_status);
 

@@ -575,7 +575,8 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
   std::vector<std::string> keys, in_paths;
   bool json = false;
   std::string warm_cache_path, warm_arch;
-  std::vector<std::string> warm_options, warm_name_exprs, warm_sources;
+  std::vector<std::string> warm_options, warm_name_exprs, warm_sources, warm_headers;
+  unsigned warm_jobs = 0;
   Options options;  // completed from the global options after parsing
 
   struct Command {
@@ -738,7 +739,8 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       "Exit 0 when every kernel is compiled or cached, 1 when some failed to compile.",
       [&] {
         return cli::run_warm(
-            options, {warm_cache_path, warm_arch, warm_options, warm_name_exprs, warm_sources});
+            options, {warm_cache_path, warm_arch, warm_options, warm_name_exprs, warm_sources,
+                      warm_headers, warm_jobs});
       });
   sub->add_option("--cache", warm_cache_path, "Cache file")->required()->type_name("FILE");
   sub->add_option("--arch", warm_arch, "Target architecture, e.g. sm_90")
@@ -750,6 +752,14 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
   sub->add_option("--name-expr", warm_name_exprs, "Kernel name expression (repeatable)")
       ->type_name("EXPR")
       ->allow_extra_args(false);
+  sub->add_option("--header", warm_headers,
+                  "In-memory header NAME with FILE's contents, as EngineConfig::headers "
+                  "(repeatable)")
+      ->type_name("NAME=FILE")
+      ->allow_extra_args(false);
+  sub->add_option("-j,--jobs", warm_jobs, "Parallel compiles (default: one per core)")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 1024u));
   sub->add_option("SOURCE.cu", warm_sources, "CUDA sources")->required()->type_name("");
 
   try {

@@ -2,14 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -25,86 +26,159 @@ struct Job {
   std::string name_expression;
 };
 
-std::string base_name_of(const std::string& name_expression) {
-  return name_expression.substr(0, name_expression.find('<'));
+// The identifier a name expression names ("ns::scale<float>" -> "scale").
+std::string identifier_of(const std::string& name_expression) {
+  std::string name = name_expression.substr(0, name_expression.find('<'));
+  const size_t colon = name.rfind("::");
+  if (colon != std::string::npos) name.erase(0, colon + 2);
+  const size_t cast = name.rfind(')');  // "(void(*)(int*))k"
+  if (cast != std::string::npos) name.erase(0, cast + 1);
+  return name;
 }
 
-// One line that redraws itself on a terminal; nothing otherwise.
-class ProgressBar {
+// Whether `source` has `word` as a whole identifier (it may name that kernel).
+bool mentions(const std::string& source, const std::string& word) {
+  auto is_ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t at = source.find(word); at != std::string::npos; at = source.find(word, at + 1)) {
+    const bool starts = at == 0 || !is_ident(source[at - 1]);
+    const size_t end = at + word.size();
+    if (starts && (end == source.size() || !is_ident(source[end]))) return true;
+  }
+  return false;
+}
+
+// Progress: on a terminal, one line that redraws itself; elsewhere (CI, an
+// image build's log), one line per kernel as it finishes.
+class Progress {
  public:
-  explicit ProgressBar(size_t total) : total_(total), enabled_(isatty(2) != 0) {}
-  void step(const std::string& what) {
+  explicit Progress(size_t total) : total_(total), tty_(isatty(2) != 0) {}
+  void step(const Job& job, const char* outcome, double ms) {
     std::lock_guard<std::mutex> lock(mu_);
     ++done_;
-    if (!enabled_) return;
+    if (!tty_) {
+      std::fprintf(stderr, "warm: [%zu/%zu] %-8s %8.1f ms  %s: %s\n", done_, total_, outcome, ms,
+                   job.source_name.c_str(), job.name_expression.c_str());
+      return;
+    }
     constexpr size_t kWidth = 30;
-    size_t filled = total_ ? kWidth * done_ / total_ : kWidth;
+    const size_t filled = total_ ? kWidth * done_ / total_ : kWidth;
     std::fprintf(stderr, "\r[%s%s] %zu/%zu %-50.50s", std::string(filled, '#').c_str(),
-                 std::string(kWidth - filled, '.').c_str(), done_, total_, what.c_str());
+                 std::string(kWidth - filled, '.').c_str(), done_, total_,
+                 job.name_expression.c_str());
     if (done_ == total_) std::fprintf(stderr, "\r%*s\r", 100, "");
     std::fflush(stderr);
+  }
+  // A message printed between progress lines.
+  void say(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fprintf(stderr, "%srtcache warm: %s\n", tty_ ? "\r" : "", text.c_str());
   }
 
  private:
   std::mutex mu_;
   size_t total_, done_ = 0;
-  bool enabled_;
+  bool tty_;
 };
 
-}  // namespace
-
-std::vector<std::string> plain_kernels(const std::string& source) {
-  // __global__ [__launch_bounds__(...)] void name( -- skipping templates,
-  // which need arguments (give those with --name-expr).
-  static const std::regex kernel(
-      R"(__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?void\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?([A-Za-z_]\w*)\s*\()");
-  std::vector<std::string> names;
-  for (auto it = std::sregex_iterator(source.begin(), source.end(), kernel);
-       it != std::sregex_iterator(); ++it) {
-    size_t at = static_cast<size_t>(it->position(0));
-    size_t statement = source.find_last_of(";}", at);
-    std::string before = source.substr(statement == std::string::npos ? 0 : statement + 1,
-                                       at - (statement == std::string::npos ? 0 : statement + 1));
-    if (before.find("template") != std::string::npos) continue;
-    names.push_back((*it)[1]);
-  }
-  return names;
+bool read_whole(const std::string& path, std::string* text) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (!in) return false;
+  *text = buffer.str();
+  return true;
 }
 
-namespace {
+// The --header NAME=FILE values as EngineConfig::headers; false (after
+// saying why) on a malformed value or an unreadable file.
+bool read_headers(const std::vector<std::string>& specs,
+                  std::vector<std::pair<std::string, std::string>>* headers) {
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      std::fprintf(stderr, "rtcache warm: --header %s: expected NAME=FILE\n", spec.c_str());
+      return false;
+    }
+    std::string text;
+    if (!read_whole(spec.substr(eq + 1), &text)) {
+      std::fprintf(stderr, "rtcache warm: --header %s: cannot read %s\n", spec.c_str(),
+                   spec.substr(eq + 1).c_str());
+      return false;
+    }
+    headers->emplace_back(spec.substr(0, eq), std::move(text));
+  }
+  return true;
+}
+
+struct Plan {
+  std::vector<std::unique_ptr<Engine>> engines;
+  std::vector<Job> jobs;
+  size_t failed = 0;  // modules whose kernels could not be listed, expressions no source names
+};
+
+// The kernels of one engine: the name expressions that name one of its
+// identifiers (all of them when there is one source), else every kernel
+// NVRTC finds in it. Each (source, expression) once.
+void plan_engine(const WarmRequest& request, bool only_source, Engine* engine,
+                 std::vector<bool>* expression_used, Plan* plan) {
+  std::vector<std::string> names;
+  if (request.name_expressions.empty()) {
+    Status s = engine->kernel_names(&names);
+    if (!s.ok()) {
+      ++plan->failed;
+      std::fprintf(stderr, "rtcache warm: %s\n", s.message().c_str());
+      return;
+    }
+    if (names.empty()) {
+      std::fprintf(stderr, "rtcache warm: %s: defines no kernel\n", engine->config().name.c_str());
+    }
+  } else {
+    for (size_t i = 0; i < request.name_expressions.size(); ++i) {
+      const std::string& expression = request.name_expressions[i];
+      if (only_source || mentions(engine->config().source, identifier_of(expression))) {
+        names.push_back(expression);
+        (*expression_used)[i] = true;
+      }
+    }
+  }
+  for (const std::string& name : names) {
+    const bool seen = std::any_of(plan->jobs.begin(), plan->jobs.end(), [&](const Job& job) {
+      return job.engine == engine && job.name_expression == name;
+    });
+    if (!seen) plan->jobs.push_back({engine, engine->config().name, name});
+  }
+}
 
 // One engine per source, and the kernels to compile with each. False (after
-// saying why) when a source cannot be read.
-bool plan_jobs(const WarmRequest& request, const std::shared_ptr<RuntimeCache>& cache,
-               std::vector<std::unique_ptr<Engine>>* engines, std::vector<Job>* jobs) {
+// saying why) when a source or header cannot be read.
+bool plan_jobs(const WarmRequest& request, const std::shared_ptr<RuntimeCache>& cache, Plan* plan) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!read_headers(request.headers, &headers)) return false;
+  std::vector<bool> expression_used(request.name_expressions.size(), false);
+  std::vector<std::string> planned;
   for (const std::string& path : request.sources) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) {
+    if (std::find(planned.begin(), planned.end(), path) != planned.end()) continue;  // once
+    planned.push_back(path);
+    EngineConfig config;
+    if (!read_whole(path, &config.source)) {
       std::fprintf(stderr, "rtcache warm: %s: cannot read\n", path.c_str());
       return false;
     }
-    EngineConfig config;
     config.name = std::filesystem::path(path).filename().string();
-    config.source = text.str();
     config.arch = request.arch;
-    // Exactly the application's options: they are part of every key.
+    // Exactly the application's options and headers: they are part of every key.
     config.options = request.compile_options;
-    engines->push_back(std::make_unique<Engine>(config, RuntimeSettings::shared(cache)));
-    std::vector<std::string> names = plain_kernels(config.source);
-    if (!request.name_expressions.empty()) {
-      // Each expression goes to the sources that define a kernel of its name.
-      std::vector<std::string> chosen;
-      for (const std::string& expr : request.name_expressions) {
-        std::regex defines("__global__[^;{]*\\b" + base_name_of(expr) + "\\s*\\(");
-        if (std::regex_search(config.source, defines)) chosen.push_back(expr);
-      }
-      names = std::move(chosen);
-    }
-    for (const std::string& name : names) {
-      jobs->push_back({engines->back().get(), config.name, name});
-    }
+    config.headers = headers;
+    plan->engines.push_back(std::make_unique<Engine>(config, RuntimeSettings::shared(cache)));
+    plan_engine(request, planned.size() == 1 && request.sources.size() == 1,
+                plan->engines.back().get(), &expression_used, plan);
+  }
+  for (size_t i = 0; i < expression_used.size(); ++i) {
+    if (expression_used[i]) continue;
+    ++plan->failed;
+    std::fprintf(stderr, "rtcache warm: --name-expr %s: no source names %s\n",
+                 request.name_expressions[i].c_str(),
+                 identifier_of(request.name_expressions[i]).c_str());
   }
   return true;
 }
@@ -113,33 +187,37 @@ struct Counts {
   std::atomic<size_t> compiled{0}, cached{0}, failed{0};
 };
 
-// Compiles every job through the cache on all cores, with progress.
-void compile_jobs(const std::vector<Job>& jobs, Counts* counts) {
-  ProgressBar progress(jobs.size());
+// Compiles every job through the cache on `threads` threads, with progress.
+void compile_jobs(const std::vector<Job>& jobs, unsigned threads, Counts* counts) {
+  Progress progress(jobs.size());
   std::atomic<size_t> next{0};
-  std::mutex errors_mu;
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < jobs.size();) {
       Kernel kernel;
+      const auto start = std::chrono::steady_clock::now();
       Status ks = jobs[i].engine->kernel(jobs[i].name_expression, &kernel);
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      const char* outcome = "compiled";
       if (!ks.ok()) {
         ++counts->failed;
-        std::lock_guard<std::mutex> lock(errors_mu);
+        outcome = "FAILED";
         // The whole message: it names the source (the engine's module name)
-        // and carries the compiler's full log, every line of which may matter.
-        std::fprintf(stderr, "%srtcache warm: %s\n", isatty(2) ? "\r" : "", ks.message().c_str());
+        // and the name expression, and carries NVRTC's full log.
+        progress.say(ks.message());
       } else if (kernel.from_cache) {
         ++counts->cached;
+        outcome = "cached";
       } else {
         ++counts->compiled;
       }
-      progress.step(jobs[i].name_expression);
+      progress.step(jobs[i], outcome, ms);
     }
   };
   std::vector<std::thread> pool;
-  const size_t threads =
-      std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), jobs.size());
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  const size_t count = std::min<size_t>(threads, jobs.size());
+  for (size_t t = 1; t < count; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
 }
@@ -157,16 +235,18 @@ int run_warm(const Options& base, const WarmRequest& request) {
     std::fprintf(stderr, "rtcache warm: %s\n", s.message().c_str());
     return 2;
   }
-  std::vector<std::unique_ptr<Engine>> engines;
-  std::vector<Job> jobs;
-  if (!plan_jobs(request, cache, &engines, &jobs)) return 2;
-  if (jobs.empty()) {
-    std::fprintf(stderr, "rtcache warm: no kernels found (templates need --name-expr)\n");
+  Plan plan;
+  if (!plan_jobs(request, cache, &plan)) return 2;
+  if (plan.jobs.empty() && plan.failed == 0) {
+    std::fprintf(stderr, "rtcache warm: no kernels found in the sources\n");
     return 2;
   }
 
   Counts counts;
-  compile_jobs(jobs, &counts);
+  counts.failed = plan.failed;
+  const unsigned threads =
+      request.jobs != 0 ? request.jobs : std::max(1u, std::thread::hardware_concurrency());
+  compile_jobs(plan.jobs, threads, &counts);
 
   s = cache->save();
   if (!s.ok()) {

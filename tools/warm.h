@@ -10,15 +10,16 @@
 namespace rtcache::cli {
 
 struct WarmRequest {
-  std::string cache_path;
+  std::string cache_path;  // the default cache path when the user gave none
   std::string arch;
   std::vector<std::string> compile_options;
-  std::vector<std::string> name_expressions;  // empty: every non-template kernel
+  std::vector<std::string> name_expressions;  // empty: every kernel the compiler emits
   std::vector<std::string> sources;
+  // "NAME=FILE": FILE's contents given to NVRTC as the header NAME, as
+  // EngineConfig::headers does (so that warm and the application agree on keys).
+  std::vector<std::string> headers;
+  unsigned jobs = 0;  // parallel compiles; 0: one per core
 };
-
-// Kernels a source defines that can be compiled without template arguments.
-std::vector<std::string> plain_kernels(const std::string& source);
 
 // Returns the exit code: 0 all compiled or cached, 1 some failed, 2 I/O error.
 int run_warm(const Options& options, const WarmRequest& request);

@@ -114,8 +114,18 @@ class RTCACHE_EXPORT RuntimeSettings {
 struct EngineConfig {
   std::string name = "module";  // names the module in logs, errors and metadata
   std::string source;           // CUDA C++ source
-  // Extra headers the source #includes, as (name, contents); contents are part
-  // of the key. Headers found through -I paths are identified by path only.
+  // Extra headers the source #includes, as (name, contents); their names and
+  // contents are part of the key, in any order. Header files NVRTC reads from
+  // disk (through -I paths or next to an included file) are part of what
+  // decides a hit too, by content: each compile records the files it read
+  // (NVRTC 12.8 or later reports them), and a hit is served only while every
+  // one of them is unchanged; an edited header is a miss. With an older NVRTC,
+  // which cannot report them, kernels are compiled but not cached (one
+  // warning says so). A header edited while its kernel compiles, or in the
+  // same clock tick just before, may have been read mid-edit: that kernel is
+  // returned but not cached. Caveat: a new file that would now shadow a
+  // recorded one (created earlier in the include path) is not noticed, as in
+  // ccache's direct mode.
   std::vector<std::pair<std::string, std::string>> headers;
   std::vector<std::string> options;  // NVRTC options, e.g. "-std=c++17", "-DTILE=64"
   std::string arch = "sm_90";        // sm_XX: CUBIN; compute_XX: PTX
@@ -155,7 +165,19 @@ class RTCACHE_EXPORT Engine {
   Status kernel(std::string_view name_expression, Kernel* out);
 
   // The key kernel() uses for a name expression (computed without NVRTC).
+  // When the kernel's compile read header files from disk (through -I paths),
+  // this key holds the list of those files and their content hashes, and the
+  // binary is under a key that also covers those contents (Kernel::key).
   std::string key_for(std::string_view name_expression) const;
+
+  // The name expressions of the kernels the module defines: every __global__
+  // function that needs no template arguments, and each template instance the
+  // source instantiates explicitly. NVRTC compiles the whole module once to
+  // PTX and the names are read from it (demangled), so comments, attributes
+  // and namespaces cannot mislead it: "ns::inner", "scale<float>". Overloads
+  // of one name are told apart by their type: "(void(*)(int*))k". A compile
+  // error is CompileError with NVRTC's log; without NVRTC, NotSupported.
+  Status kernel_names(std::vector<std::string>* name_expressions);
 
   // Applies the swap rules described at the top of this header. Setting a
   // path loads that cache at once; swapping away from an implicit handle lets

@@ -2,8 +2,10 @@
 // runtime-settings rules that decide which cache that is.
 #include "rtcache/engine.h"
 
+#include <cxxabi.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include <unordered_map>
 
 #include "common/environment.h"
+#include "jit/header_manifest.h"
 #include "jit/nvrtc.h"
 #include "rtcache/log.h"
 #include "storage/format.h"
@@ -57,10 +60,16 @@ std::string module_digest(const EngineConfig& c) {
   h.add(c.arch);
   h.add(std::to_string(c.options.size()));
   for (const std::string& o : c.options) h.add(o);
-  h.add(std::to_string(c.headers.size()));
-  for (const auto& [name, text] : c.headers) {
-    h.add(name);
-    h.add(text);
+  // By name, so that the order they are listed in (by the application, by
+  // `rtcache warm --header`) does not change the key.
+  std::vector<const std::pair<std::string, std::string>*> headers;
+  for (const auto& header : c.headers) headers.push_back(&header);
+  std::stable_sort(headers.begin(), headers.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
+  h.add(std::to_string(headers.size()));
+  for (const auto* header : headers) {
+    h.add(header->first);
+    h.add(header->second);
   }
   h.add(c.source);
   return h.hex();
@@ -85,6 +94,36 @@ std::string alias_key(const std::string& source_key) {
   return "a:" + source_key;
 }
 
+// Where the kernel of a compile that read header files is stored: the
+// module's key and the contents of those files (header_manifest.h).
+std::string variant_key(const std::string& key, const std::vector<headers::HeaderFile>& files) {
+  KeyHasher h;
+  h.add(key);
+  h.add(std::to_string(files.size()));
+  for (const headers::HeaderFile& file : files) {
+    h.add(file.path);
+    h.add(file.hash);
+  }
+  return "k:" + h.hex();
+}
+
+// Adds `variant` to the manifest under `key` (newest first, one per kernel
+// key, at most kMaxVariants).
+void record_variant(RuntimeCache& cache, const std::string& key, headers::Variant variant) {
+  std::vector<headers::Variant> variants;
+  Bytes old;
+  std::string metadata;
+  if (!cache.get(key, &old, &metadata).ok() || metadata != headers::kManifestMetadata ||
+      !headers::decode(old.view(), &variants)) {
+    variants.clear();  // none yet, or a kernel compiled before the headers were known
+  }
+  std::erase_if(variants,
+                [&](const headers::Variant& v) { return v.kernel_key == variant.kernel_key; });
+  variants.insert(variants.begin(), std::move(variant));
+  if (variants.size() > headers::kMaxVariants) variants.resize(headers::kMaxVariants);
+  cache.put(key, headers::encode(variants), std::string(headers::kManifestMetadata));
+}
+
 // At debug level, why a kernel was a hit or a miss (RTCACHE_LOG=debug): the
 // question a user asks when a kernel recompiles. Callers check the level
 // first, so a hit at the default level builds no string.
@@ -97,16 +136,20 @@ std::string where(const RuntimeCache& cache) {
 }
 
 void explain_miss(const std::string& module, std::string_view name, const std::string& key,
-                  const std::string& skey, RuntimeCache& cache) {
+                  const std::string& skey, const std::string& changed_header, RuntimeCache& cache) {
   Bytes other;
   const bool other_compiler =
       cache.get(alias_key(skey), &other).ok() && other.view() != std::string_view(key);
-  log(LogLevel::kDebug,
-      module + ": " + std::string(name) + ": miss in " + where(cache) + " (key " + key + "): " +
-          (other_compiler ? "compiled before by another NVRTC library (key " + other.str() + ")"
-                          : std::string("never compiled with this source, headers, options and "
-                                        "architecture")) +
-          "; compiling");
+  std::string why;
+  if (!changed_header.empty()) {
+    why = "header " + changed_header + " changed since it was compiled";
+  } else if (other_compiler) {
+    why = "compiled before by another NVRTC library (key " + other.str() + ")";
+  } else {
+    why = "never compiled with this source, headers, options and architecture";
+  }
+  log(LogLevel::kDebug, module + ": " + std::string(name) + ": miss in " + where(cache) + " (key " +
+                            key + "): " + why + "; compiling");
 }
 
 std::string field(const std::string& metadata, std::string_view name) {
@@ -180,13 +223,17 @@ struct Engine::Impl {
   }
 
   // Compiles one kernel with NVRTC and puts it (and its alias) in `cache`,
-  // with metadata that records what made it.
+  // with metadata that records what made it. A compile that read header
+  // files is stored under a key covering their contents, and listed in the
+  // module key's manifest; when those files cannot be known or were changed
+  // during the compile, the kernel is returned but not cached.
   Status compile_into(const EngineConfig& config, std::string_view name_expression,
                       const std::string& key, const std::string& skey, RuntimeCache& cache,
                       Kernel* result) {
     nvrtc::Program program{config.name,    config.source, config.headers,
                            config.options, config.arch,   std::string(name_expression)};
     nvrtc::Output output;
+    const timespec file_clock_start = headers::file_clock_now();
     auto start = std::chrono::steady_clock::now();
     Status status = nvrtc::compile(nvrtc_path, program, &output);
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -198,6 +245,26 @@ struct Engine::Impl {
       compile_failures.fetch_add(1, std::memory_order_relaxed);
       return status;
     }
+    result->binary = Bytes(std::move(output.binary));
+    result->lowered_name = output.lowered_name;
+    result->from_cache = false;
+    result->compile_ms = us / 1000.0;
+    result->key = key;
+
+    std::vector<headers::HeaderFile> files;
+    Status known = output.headers_known ? headers::snapshot(output.headers_read, config.headers,
+                                                            file_clock_start, &files)
+                                        : Status::NotSupported(output.headers_unknown_reason);
+    if (!known.ok()) {
+      const std::string why =
+          config.name + ": " + std::string(name_expression) +
+          ": not cached, since the header files it read are not known: " + known.message();
+      if (known.code() == Status::Code::kNotSupported) {
+        warn_once(("kernels are not cached: " + known.message()).c_str());
+      }
+      log(LogLevel::kDebug, why);
+      return Status::OK();
+    }
     std::string options;
     for (const std::string& o : config.options) options += (options.empty() ? "" : " ") + o;
     std::string metadata = "kernel=" + std::string(name_expression) +
@@ -205,16 +272,45 @@ struct Engine::Impl {
                            "; arch=" + config.arch + "; nvrtc=" + output.version +
                            "; options=" + options + "; compile_ms=" + std::to_string(us / 1000.0) +
                            "; compiler=" + compiler_id;
-    result->binary = Bytes(std::move(output.binary));
-    result->lowered_name = output.lowered_name;
-    result->from_cache = false;
-    result->compile_ms = us / 1000.0;
-    result->key = key;
-    cache.put(key, result->binary, metadata);
+    if (files.empty()) {
+      cache.put(key, result->binary, metadata);
+    } else {
+      result->key = variant_key(key, files);
+      cache.put(result->key, result->binary,
+                metadata + "; header_files=" + std::to_string(files.size()));
+      record_variant(cache, key, {result->key, std::move(files)});
+    }
     cache.put(alias_key(skey), std::string_view(key), "alias of " + key);
     return Status::OK();
   }
 };
+
+// The kernel under `key`: a kernel entry, or a manifest leading to the
+// kernel of the first variant whose header files are unchanged. When a
+// manifest matches no variant, *changed_header names a file that changed.
+bool find_kernel(RuntimeCache& cache, const std::string& key, Kernel* out,
+                 std::string* changed_header) {
+  std::string metadata;
+  if (!cache.get(key, &out->binary, &metadata).ok()) return false;
+  if (metadata == headers::kManifestMetadata) {
+    std::vector<headers::Variant> variants;
+    if (!headers::decode(out->binary.view(), &variants)) return false;
+    for (const headers::Variant& variant : variants) {
+      const std::string changed = headers::first_changed(variant.files);
+      if (changed.empty()) {
+        std::string ignored;
+        return variant.kernel_key != key && find_kernel(cache, variant.kernel_key, out, &ignored);
+      }
+      if (changed_header->empty()) *changed_header = changed;
+    }
+    return false;
+  }
+  out->lowered_name = field(metadata, "lowered");
+  out->from_cache = true;
+  out->compile_ms = std::strtod(field(metadata, "compile_ms").c_str(), nullptr);
+  out->key = key;
+  return !out->lowered_name.empty();
+}
 
 namespace {
 
@@ -308,6 +404,65 @@ std::string Engine::key_for(std::string_view name_expression) const {
   return full_key(source_key(impl_->module_digest, name_expression), impl_->compiler_id);
 }
 
+namespace {
+
+// The name expression for a kernel's lowered name: the demangled name without
+// its parameters (and, for a template instance, without the return type that
+// the mangling of a template function carries). extern "C": the name itself.
+std::string name_expression_of(const std::string& lowered, std::string* parameters) {
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(lowered.c_str(), nullptr, nullptr, &status);
+  if (status != 0 || demangled == nullptr) {
+    std::free(demangled);
+    return lowered;
+  }
+  std::string text = demangled;
+  std::free(demangled);
+  // The parameter list: from the '(' that matches the last ')'.
+  size_t open = std::string::npos;
+  int depth = 0;
+  for (size_t i = text.size(); i-- > 0;) {
+    if (text[i] == ')') ++depth;
+    if (text[i] == '(' && --depth == 0) {
+      open = i;
+      break;
+    }
+  }
+  if (open == std::string::npos) return text;
+  *parameters = text.substr(open);
+  text.resize(open);
+  if (text.ends_with('>') && text.starts_with("void ")) text.erase(0, 5);
+  return text;
+}
+
+}  // namespace
+
+Status Engine::kernel_names(std::vector<std::string>* name_expressions) {
+  impl_->locate(config_.nvrtc_library);
+  if (!impl_->locate_status.ok()) {
+    return impl_->locate_status.with_context(config_.name + ": cannot list its kernels");
+  }
+  nvrtc::Program program{config_.name,    config_.source, config_.headers,
+                         config_.options, config_.arch,   ""};
+  std::vector<std::string> lowered;
+  Status s = nvrtc::list_kernels(impl_->nvrtc_path, program, &lowered);
+  if (!s.ok()) return s;
+  std::vector<std::pair<std::string, std::string>> named;  // (expression, parameters)
+  for (const std::string& name : lowered) {
+    std::string parameters;
+    std::string expression = name_expression_of(name, &parameters);
+    named.emplace_back(std::move(expression), std::move(parameters));
+  }
+  for (const auto& [expression, parameters] : named) {
+    const auto same = std::count_if(named.begin(), named.end(),
+                                    [&](const auto& other) { return other.first == expression; });
+    // Overloads share a name: the function pointer type picks one.
+    name_expressions->push_back(
+        same > 1 && !parameters.empty() ? "(void(*)" + parameters + ")" + expression : expression);
+  }
+  return Status::OK();
+}
+
 Status Engine::kernel(std::string_view name_expression, Kernel* out) {
   Impl& impl = *impl_;
   impl.locate(config_.nvrtc_library);
@@ -315,20 +470,16 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
   std::string key = full_key(skey, impl.compiler_id);
   std::shared_ptr<RuntimeCache> cache = runtime_cache();
 
+  std::string changed_header;
   auto serve = [&](const std::string& k) {
-    std::string metadata;
-    if (!cache->get(k, &out->binary, &metadata).ok()) return false;
-    out->lowered_name = field(metadata, "lowered");
-    out->from_cache = true;
-    out->compile_ms = std::strtod(field(metadata, "compile_ms").c_str(), nullptr);
-    out->key = k;
+    if (!find_kernel(*cache, k, out, &changed_header)) return false;
     impl.hits.fetch_add(1, std::memory_order_relaxed);
-    return !out->lowered_name.empty();
+    return true;
   };
   if (serve(key)) {
     if (explaining()) {
       log(LogLevel::kDebug, config_.name + ": " + std::string(name_expression) + ": hit in " +
-                                where(*cache) + " (key " + key + ")");
+                                where(*cache) + " (key " + out->key + ")");
     }
     return Status::OK();
   }
@@ -358,7 +509,8 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
   if (serve(key)) {
     result = *out;
   } else {
-    if (explaining()) explain_miss(config_.name, name_expression, key, skey, *cache);
+    if (explaining())
+      explain_miss(config_.name, name_expression, key, skey, changed_header, *cache);
     status = impl.compile_into(config_, name_expression, key, skey, *cache, &result);
   }
   impl.finish_flight(key, flight, status, result);

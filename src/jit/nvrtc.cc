@@ -4,13 +4,19 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -39,6 +45,8 @@ struct Library {
   nvrtcResult (*AddNameExpression)(nvrtcProgram, const char*) = nullptr;
   nvrtcResult (*GetLoweredName)(nvrtcProgram, const char*, const char**) = nullptr;
   std::string version;
+  // Set when NVRTC refused -fdevice-time-trace (before 12.8): not asked again.
+  mutable std::atomic<bool> trace_rejected{false};
 };
 
 template <typename Fn>
@@ -229,59 +237,215 @@ Status locate(const std::string& configured, std::string* path, std::string* ide
       ", then asked the dynamic loader; set RTCACHE_NVRTC or " + "CUDA_HOME)");
 }
 
-Status compile(const std::string& path, const Program& program, Output* out) {
-  const Library* lib = nullptr;
-  Status s = load(path, &lib);
-  if (!s.ok()) return s;
-  out->version = lib->version;
-  std::vector<const char*> header_sources, header_names, options;
-  for (const auto& [name, text] : program.headers) {
-    header_names.push_back(name.c_str());
-    header_sources.push_back(text.c_str());
-  }
-  const std::string arch_option = "--gpu-architecture=" + program.arch;
-  options.push_back(arch_option.c_str());
-  for (const std::string& o : program.options) options.push_back(o.c_str());
+namespace {
 
-  nvrtcProgram prog = nullptr;
-  nvrtcResult rc = lib->CreateProgram(&prog, program.source.c_str(), program.name.c_str(),
-                                      static_cast<int>(header_names.size()), header_sources.data(),
-                                      header_names.data());
-  if (rc != 0) return Status::CompileError(program.name + ": " + lib->GetErrorString(rc));
-  struct Destroy {
-    const Library* lib;
-    nvrtcProgram* prog;
-    ~Destroy() { lib->DestroyProgram(prog); }
-  } destroy{lib, &prog};
+constexpr nvrtcResult kInvalidOption = 5;  // NVRTC_ERROR_INVALID_OPTION
 
-  rc = lib->AddNameExpression(prog, program.name_expression.c_str());
-  if (rc != 0) return Status::CompileError(program.name + ": " + lib->GetErrorString(rc));
-  nvrtcResult compiled =
-      lib->CompileProgram(prog, static_cast<int>(options.size()), options.data());
-  size_t log_size = 0;
-  if (lib->GetProgramLogSize(prog, &log_size) == 0 && log_size > 1) {
-    out->log.resize(log_size);
-    lib->GetProgramLog(prog, out->log.data());
-    out->log.resize(log_size - 1);  // drop the terminating NUL
+// A private directory (mode 0700, so no other user can plant a link where
+// NVRTC writes) for one compile's time trace; removed with everything in it.
+class TraceDirectory {
+ public:
+  TraceDirectory() {
+    const char* tmpdir = std::getenv("TMPDIR");
+    for (const char* base : {tmpdir, "/tmp", "/dev/shm"}) {
+      if (base == nullptr || *base == '\0') continue;
+      std::string pattern = std::string(base) + "/rtcache-nvrtc-XXXXXX";
+      if (::mkdtemp(pattern.data()) != nullptr) {
+        dir_ = std::move(pattern);
+        return;
+      }
+    }
   }
-  if (compiled != 0) {
-    return Status::CompileError(program.name + ": compiling " + program.name_expression + " for " +
-                                program.arch + " failed (" + lib->GetErrorString(compiled) +
-                                "):\n" + out->log);
+  ~TraceDirectory() {
+    if (dir_.empty()) return;
+    if (DIR* d = ::opendir(dir_.c_str())) {
+      while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name != "." && name != "..") ::unlink((dir_ + "/" + name).c_str());
+      }
+      ::closedir(d);
+    }
+    ::rmdir(dir_.c_str());
   }
+  TraceDirectory(const TraceDirectory&) = delete;
+  TraceDirectory& operator=(const TraceDirectory&) = delete;
+
+  bool made() const { return !dir_.empty(); }
+  std::string option() const { return "--fdevice-time-trace=" + dir_ + "/trace"; }
+
+  // The "Processing Header File" events of the trace, each file once.
+  Status headers(std::vector<std::string>* out) const {
+    std::ifstream in(dir_ + "/trace.json");  // NVRTC appends .json
+    if (!in) in.open(dir_ + "/trace");
+    if (!in) return Status::NotFound("NVRTC wrote no time trace");
+    const nlohmann::json trace = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!trace.is_object() || !trace.contains("traceEvents") || !trace["traceEvents"].is_array()) {
+      return Status::Corruption("NVRTC's time trace is not in the expected form");
+    }
+    std::set<std::string> seen;
+    for (const nlohmann::json& event : trace["traceEvents"]) {
+      if (!event.is_object() || event.value("name", "") != "Processing Header File") continue;
+      const auto args = event.find("args");
+      if (args == event.end() || !args->is_object()) continue;
+      const std::string file = args->value("detail", "");
+      if (!file.empty() && seen.insert(file).second) out->push_back(file);
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::string dir_;
+};
+
+// One NVRTC program, destroyed with this object.
+class ProgramHandle {
+ public:
+  explicit ProgramHandle(const Library* lib) : lib_(lib) {}
+  ~ProgramHandle() {
+    if (prog_ != nullptr) lib_->DestroyProgram(&prog_);
+  }
+  ProgramHandle(const ProgramHandle&) = delete;
+  ProgramHandle& operator=(const ProgramHandle&) = delete;
+
+  // Creates and compiles `program` with `extra` options after its own; the
+  // log is kept whatever the result. Returns NVRTC's result code.
+  nvrtcResult compile(const Program& program, const std::vector<std::string>& extra,
+                      std::string* log) {
+    std::vector<const char*> header_sources, header_names, options;
+    for (const auto& [name, text] : program.headers) {
+      header_names.push_back(name.c_str());
+      header_sources.push_back(text.c_str());
+    }
+    const std::string arch_option = "--gpu-architecture=" + program.arch;
+    options.push_back(arch_option.c_str());
+    for (const std::string& o : program.options) options.push_back(o.c_str());
+    for (const std::string& o : extra) options.push_back(o.c_str());
+    nvrtcResult rc = lib_->CreateProgram(&prog_, program.source.c_str(), program.name.c_str(),
+                                         static_cast<int>(header_names.size()),
+                                         header_sources.data(), header_names.data());
+    if (rc != 0) return rc;
+    if (!program.name_expression.empty()) {
+      rc = lib_->AddNameExpression(prog_, program.name_expression.c_str());
+      if (rc != 0) return rc;
+    }
+    rc = lib_->CompileProgram(prog_, static_cast<int>(options.size()), options.data());
+    size_t log_size = 0;
+    log->clear();
+    if (lib_->GetProgramLogSize(prog_, &log_size) == 0 && log_size > 1) {
+      log->resize(log_size);
+      lib_->GetProgramLog(prog_, log->data());
+      log->resize(log_size - 1);  // drop the terminating NUL
+    }
+    return rc;
+  }
+
+  // The PTX, or (for a real architecture) the CUBIN.
+  Status binary(bool ptx, const std::string& module, std::string* out) const {
+    size_t size = 0;
+    nvrtcResult rc = ptx ? lib_->GetPTXSize(prog_, &size) : lib_->GetCUBINSize(prog_, &size);
+    if (rc != 0) return Status::InvalidArgument(module + ": " + lib_->GetErrorString(rc));
+    out->resize(size);
+    rc = ptx ? lib_->GetPTX(prog_, out->data()) : lib_->GetCUBIN(prog_, out->data());
+    if (rc != 0) return Status::InvalidArgument(module + ": " + lib_->GetErrorString(rc));
+    return Status::OK();
+  }
+
+  nvrtcProgram get() const { return prog_; }
+
+ private:
+  const Library* lib_;
+  nvrtcProgram prog_ = nullptr;
+};
+
+Status compile_error(const Library& lib, const Program& program, nvrtcResult rc,
+                     const std::string& log) {
+  const std::string what =
+      program.name_expression.empty() ? std::string("the module") : program.name_expression;
+  return Status::CompileError(program.name + ": compiling " + what + " for " + program.arch +
+                              " failed (" + lib.GetErrorString(rc) + ")" +
+                              (log.empty() ? std::string() : ":\n" + log));
+}
+
+// The lowered name and the binary of a successful compile.
+Status finish(const Library& lib, const ProgramHandle& prog, const Program& program, Output* out) {
   const char* lowered = nullptr;
-  rc = lib->GetLoweredName(prog, program.name_expression.c_str(), &lowered);
+  const nvrtcResult rc = lib.GetLoweredName(prog.get(), program.name_expression.c_str(), &lowered);
   if (rc != 0 || lowered == nullptr) {
     return Status::CompileError(program.name + ": no kernel named " + program.name_expression);
   }
   out->lowered_name = lowered;
   const bool ptx = program.arch.starts_with("compute_");
-  size_t size = 0;
-  rc = ptx ? lib->GetPTXSize(prog, &size) : lib->GetCUBINSize(prog, &size);
-  if (rc != 0) return Status::InvalidArgument(program.name + ": " + lib->GetErrorString(rc));
-  out->binary.resize(size);
-  rc = ptx ? lib->GetPTX(prog, out->binary.data()) : lib->GetCUBIN(prog, out->binary.data());
-  if (rc != 0) return Status::InvalidArgument(program.name + ": " + lib->GetErrorString(rc));
+  return prog.binary(ptx, program.name, &out->binary);  // PTX keeps its NUL
+}
+
+}  // namespace
+
+Status compile(const std::string& path, const Program& program, Output* out) {
+  const Library* lib = nullptr;
+  Status s = load(path, &lib);
+  if (!s.ok()) return s;
+  out->version = lib->version;
+
+  // With a time trace, NVRTC names every header file it read: they decide,
+  // with the key, whether a later hit is still this binary.
+  TraceDirectory trace;
+  const bool tracing = trace.made() && !lib->trace_rejected.load();
+  ProgramHandle prog(lib);
+  nvrtcResult rc = prog.compile(
+      program, tracing ? std::vector<std::string>{trace.option()} : std::vector<std::string>{},
+      &out->log);
+  if (tracing && rc == kInvalidOption) {
+    lib->trace_rejected.store(true);  // NVRTC before 12.8: no time trace
+    ProgramHandle plain(lib);
+    rc = plain.compile(program, {}, &out->log);
+    if (rc != 0) return compile_error(*lib, program, rc, out->log);
+    return finish(*lib, plain, program, out);
+  }
+  if (rc != 0) return compile_error(*lib, program, rc, out->log);
+  if (!tracing) {
+    out->headers_unknown_reason = trace.made() ? "NVRTC " + lib->version +
+                                                     " cannot report the headers a compile reads "
+                                                     "(NVRTC 12.8 or later can)"
+                                               : std::string(
+                                                     "no temporary directory could be made for "
+                                                     "NVRTC's time trace (TMPDIR, /tmp, /dev/shm)");
+  } else {
+    s = trace.headers(&out->headers_read);
+    out->headers_known = s.ok();
+    if (!s.ok()) out->headers_unknown_reason = s.message();
+  }
+  return finish(*lib, prog, program, out);
+}
+
+Status list_kernels(const std::string& path, const Program& program,
+                    std::vector<std::string>* lowered_names) {
+  const Library* lib = nullptr;
+  Status s = load(path, &lib);
+  if (!s.ok()) return s;
+  // The PTX of the whole module, for the virtual architecture of the target.
+  Program module = program;
+  module.name_expression.clear();
+  if (module.arch.starts_with("sm_")) module.arch = "compute_" + module.arch.substr(3);
+  ProgramHandle prog(lib);
+  std::string log;
+  const nvrtcResult rc = prog.compile(module, {}, &log);
+  if (rc != 0) return compile_error(*lib, module, rc, log);
+  std::string ptx;
+  s = prog.binary(/*ptx=*/true, module.name, &ptx);
+  if (!s.ok()) return s;
+  // Each kernel is one ".entry NAME(" line, written by the compiler.
+  std::istringstream lines(ptx);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t entry = line.find(".entry ");
+    if (entry == std::string::npos) continue;
+    const size_t begin = entry + 7;
+    const size_t end = line.find_first_of("( \t", begin);
+    std::string name = line.substr(begin, end == std::string::npos ? end : end - begin);
+    if (!name.empty() &&
+        std::find(lowered_names->begin(), lowered_names->end(), name) == lowered_names->end()) {
+      lowered_names->push_back(std::move(name));
+    }
+  }
   return Status::OK();
 }
 

@@ -36,11 +36,28 @@ struct Output {
   std::string lowered_name;
   std::string log;
   std::string version;  // "13.0"
+  // The header files the compile read, as NVRTC named them (a path through
+  // an include directory, as given: "inc/a.h", "/usr/local/cuda/include/x.h";
+  // or an in-memory header's name), each once, in the order NVRTC finished
+  // them. NVRTC reports them in its time trace (-fdevice-time-trace, NVRTC
+  // 12.8 and later); headers_known is false when it could not (an older
+  // NVRTC, no writable temporary directory): then nothing is known about
+  // which files the binary depends on.
+  std::vector<std::string> headers_read;
+  bool headers_known = false;
+  std::string headers_unknown_reason;  // why, when !headers_known
 };
 
 // Loads the library at `path` (once per process) and compiles. A compile
 // error is CompileError carrying NVRTC's log; a missing or broken library
 // is NotSupported.
 Status compile(const std::string& path, const Program& program, Output* out);
+
+// The kernels `program` defines that compile without template arguments (and
+// instantiations the source names), by their lowered (mangled) names, read from
+// the PTX NVRTC emits for the whole module: no name expression is used, and
+// comments, attributes and namespaces cannot mislead it.
+Status list_kernels(const std::string& path, const Program& program,
+                    std::vector<std::string>* lowered_names);
 
 }  // namespace rtcache::nvrtc
