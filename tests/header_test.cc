@@ -131,6 +131,28 @@ TEST(HeaderFiles, AnEditToANestedHeaderIsSeenByTheSameProcess) {
   EXPECT_EQ(engine.stats().compiles, 2u);
 }
 
+// Lookups that repeat are served through a directory watch without a stat
+// per header (directory_watch.h); an edit is still seen by the next one.
+TEST(HeaderFiles, AnEditAfterRepeatedHitsIsSeen) {
+  TempDir dir;
+  const std::string header = dir.file("params.h");
+  write_file(header, "#define NUM_STEPS 5\n");
+  WaitForTheFileClockToPass(header);
+  Engine engine(IncludingConfig(dir.path()), RuntimeSettings::none());
+  Kernel first;
+  ASSERT_OK(engine.kernel("steps", &first));
+  for (int i = 0; i < 4; ++i) {  // first by stat, then watched, then by the watch's epoch
+    Kernel hit;
+    ASSERT_OK(engine.kernel("steps", &hit));
+    EXPECT_TRUE(hit.from_cache) << i;
+  }
+  EditKeepingSizeAndTime(header, "#define NUM_STEPS 6\n");
+  Kernel edited;
+  ASSERT_OK(engine.kernel("steps", &edited));
+  EXPECT_FALSE(edited.from_cache);
+  EXPECT_NE(edited.binary.str(), first.binary.str());
+}
+
 // A header touched (or copied: new times, same bytes) is read and hashed
 // once, and is still a hit.
 TEST(HeaderFiles, ATouchedButUnchangedHeaderIsStillAHit) {

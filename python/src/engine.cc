@@ -228,6 +228,16 @@ void define_engine_class(py::module_& m) {
           "when NVRTC rejects the source, NotSupportedError on a miss without NVRTC.")
       .def("key_for", &Engine::key_for, py::arg("name_expression"),
            "The cache key kernel() uses (computed without compiling).")
+      .def(
+          "kernel_names",
+          [](Engine& self) {
+            std::vector<std::string> names;
+            check(released([&] { return self.kernel_names(&names); }));
+            return names;
+          },
+          "Name expressions of the kernels the module defines (no template arguments needed, "
+          "or explicitly instantiated), read from NVRTC's output for the whole module: "
+          "['ns::inner', 'scale<double>', ...]. Raises CompileError when it does not compile.")
       .def_property(
           "runtime_settings", &Engine::runtime_settings,
           [](Engine& self, RuntimeSettings settings) {

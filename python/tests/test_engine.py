@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import rtcache
 from support import KERNELS, engine_config, make_engine
+
+
+CLOCK_REALTIME_COARSE = 5  # Linux's; the time module does not name it
 
 
 def cached(path: Path | str) -> rtcache.RuntimeCache:
@@ -25,6 +30,40 @@ def test_compiles_once_then_hits():
     assert warm.from_cache and warm.binary == cold.binary and warm.key == cold.key
     assert warm.key == engine.key_for("scale<float>")
     assert (engine.stats.compiles, engine.stats.hits) == (1, 1)
+
+
+def test_kernel_names_come_from_the_compiler():
+    config = rtcache.EngineConfig()
+    config.source = (
+        "namespace ns { __global__ void inner(float* p) { p[0] = 1; } }\n"
+        "// __global__ void commented_out() {}\n"
+        "template <typename T> __global__ void scale(T* p) { p[0] *= 2; }\n"
+        "template __global__ void scale<double>(double*);\n"
+    )
+    engine = rtcache.Engine(config, rtcache.RuntimeSettings.none())
+    names = engine.kernel_names()
+    assert sorted(names) == ["ns::inner", "scale<double>"]
+    assert all(engine.kernel(name).binary for name in names)
+
+
+def test_an_edited_header_file_is_a_miss(tmp_path):
+    header = tmp_path / "params.h"
+    header.write_text("#define NUM_STEPS 1\n")
+    os.utime(header, (0, 0))  # long before the compile: recorded with it
+    # A compile records a header changed before it began, by the clock file
+    # times come from: wait (at most one tick) for that clock to pass it.
+    while os.stat(header).st_ctime_ns >= time.clock_gettime_ns(CLOCK_REALTIME_COARSE):
+        os.sched_yield()
+    config = rtcache.EngineConfig()
+    config.source = '#include "params.h"\nextern "C" __global__ void steps(int* o) { o[0] = NUM_STEPS; }\n'
+    config.options = ["-I" + str(tmp_path)]
+    engine = rtcache.Engine(config, rtcache.RuntimeSettings.none())
+    first = engine.kernel("steps")
+    assert engine.kernel("steps").from_cache
+    header.write_text("#define NUM_STEPS 2\n")
+    os.utime(header, (0, 0))  # same size, same mtime
+    edited = engine.kernel("steps")
+    assert not edited.from_cache and edited.binary != first.binary
 
 
 def test_a_compile_error_carries_the_log_and_caches_nothing():

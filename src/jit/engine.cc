@@ -161,6 +161,13 @@ std::string field(const std::string& metadata, std::string_view name) {
   return metadata.substr(at, end == std::string::npos ? std::string::npos : end - at);
 }
 
+// A manifest's variant found valid while every one of its files was watched
+// (directory_watch.h): until the watch's epoch moves, it still is.
+struct Validated {
+  std::string kernel_key;
+  uint64_t epoch = 0;  // 0: not all watched, so not remembered
+};
+
 struct InFlight {
   std::mutex mu;
   std::condition_variable cv;
@@ -190,6 +197,30 @@ struct Engine::Impl {
   std::string module_digest;  // set at construction, then read-only
 
   std::atomic<uint64_t> hits{0}, compiles{0}, compile_failures{0};
+
+  // Module keys served through a manifest in this process: the variant found
+  // valid, and the watch's epoch when all its headers were watched (served
+  // without reading the manifest while nothing changed; 0: checked again).
+  std::mutex validated_mu;
+  std::unordered_map<std::string, Validated> validated;
+
+  // *again: the key was served before in this process.
+  bool still_valid(const std::string& key, Validated* out, bool* again) {
+    {
+      std::lock_guard<std::mutex> lock(validated_mu);
+      if (validated.empty()) return false;  // the usual case: no header files
+      auto it = validated.find(key);
+      if (it == validated.end()) return false;
+      *out = it->second;
+      *again = true;
+    }
+    return out->epoch != 0 && out->epoch == headers::watch_epoch();
+  }
+  void remember_valid(const std::string& key, const Validated& v) {
+    if (v.kernel_key.empty()) return;  // a kernel entry, not a manifest
+    std::lock_guard<std::mutex> lock(validated_mu);
+    validated[key] = v;
+  }
   std::atomic<int64_t> compile_us{0};
 
   void locate(const std::string& configured) {
@@ -286,20 +317,28 @@ struct Engine::Impl {
 };
 
 // The kernel under `key`: a kernel entry, or a manifest leading to the
-// kernel of the first variant whose header files are unchanged. When a
-// manifest matches no variant, *changed_header names a file that changed.
+// kernel of the first variant whose header files are unchanged (*validated
+// says which). When a manifest matches no variant, *changed_header names a
+// file that changed.
 bool find_kernel(RuntimeCache& cache, const std::string& key, Kernel* out,
-                 std::string* changed_header) {
+                 std::string* changed_header, Validated* validated, bool watch) {
   std::string metadata;
   if (!cache.get(key, &out->binary, &metadata).ok()) return false;
   if (metadata == headers::kManifestMetadata) {
     std::vector<headers::Variant> variants;
     if (!headers::decode(out->binary.view(), &variants)) return false;
     for (const headers::Variant& variant : variants) {
-      const std::string changed = headers::first_changed(variant.files);
+      uint64_t epoch = 0;
+      const std::string changed = headers::first_changed(variant.files, watch ? &epoch : nullptr);
       if (changed.empty()) {
         std::string ignored;
-        return variant.kernel_key != key && find_kernel(cache, variant.kernel_key, out, &ignored);
+        Validated unused;
+        if (variant.kernel_key == key ||
+            !find_kernel(cache, variant.kernel_key, out, &ignored, &unused, false)) {
+          return false;
+        }
+        *validated = {variant.kernel_key, epoch};
+        return true;
       }
       if (changed_header->empty()) *changed_header = changed;
     }
@@ -472,7 +511,18 @@ Status Engine::kernel(std::string_view name_expression, Kernel* out) {
 
   std::string changed_header;
   auto serve = [&](const std::string& k) {
-    if (!find_kernel(*cache, k, out, &changed_header)) return false;
+    std::string ignored;
+    Validated validated;
+    bool again = false;
+    if (impl.still_valid(k, &validated, &again) &&
+        find_kernel(*cache, validated.kernel_key, out, &ignored, &validated, false)) {
+      impl.hits.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    validated = {};
+    // A module key looked up again in this process watches its header files.
+    if (!find_kernel(*cache, k, out, &changed_header, &validated, again)) return false;
+    impl.remember_valid(k, validated);
     impl.hits.fetch_add(1, std::memory_order_relaxed);
     return true;
   };

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "jit/directory_watch.h"
+
 namespace rtcache::headers {
 namespace {
 
@@ -196,15 +198,76 @@ class DirectoryStat {
 
 }  // namespace
 
-std::string first_changed(const std::vector<HeaderFile>& files) {
-  DirectoryStat lookup;
-  for (const HeaderFile& file : files) {
-    struct stat st;
-    if (lookup.stat(file.path, &st) && recorded(file, st)) continue;  // the fast path
-    std::string hash;
-    Stamp stamp;
-    if (!content_hash(file.path, &hash, &stamp).ok() || hash != file.hash) return file.path;
+namespace {
+
+// A recorded path as (directory, name): "" has no directory, so ".".
+std::pair<std::string, std::string> split(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+SeenFile seen_as(const Stamp& stamp, std::string hash) {
+  return {stamp.dev, stamp.ino, stamp.size, stamp.mtime, stamp.ctime, std::move(hash)};
+}
+
+// Whether what was seen of a file shows it as `file` recorded it.
+bool matches(const HeaderFile& file, const SeenFile& seen) {
+  const bool same_stamp = file.device == static_cast<uint64_t>(seen.device) &&
+                          file.inode == static_cast<uint64_t>(seen.inode) &&
+                          file.size == static_cast<uint64_t>(seen.size) &&
+                          file.mtime_ns == ns(seen.mtime) && file.ctime_ns == ns(seen.ctime);
+  return same_stamp || (!seen.hash.empty() && seen.hash == file.hash);
+}
+
+}  // namespace
+
+uint64_t watch_epoch() {
+  return DirectoryWatch::instance().begin().epoch();
+}
+
+namespace {
+
+// Whether `file` is as recorded, by a stat (and, when its stamp differs, by
+// reading it); *seen is what was found.
+bool unchanged(const HeaderFile& file, DirectoryStat* lookup, SeenFile* seen) {
+  struct stat st;
+  if (!lookup->stat(file.path, &st)) return false;
+  if (recorded(file, st)) {  // the recorded stamp: unchanged without reading it
+    *seen = seen_as(stamp_of(st), file.hash);
+    return true;
   }
+  std::string hash;
+  Stamp stamp;
+  if (!content_hash(file.path, &hash, &stamp).ok() || hash != file.hash) return false;
+  *seen = seen_as(stamp, std::move(hash));
+  return true;
+}
+
+}  // namespace
+
+std::string first_changed(const std::vector<HeaderFile>& files, uint64_t* epoch) {
+  DirectoryStat lookup;
+  SeenFile seen;
+  if (epoch == nullptr) {
+    for (const HeaderFile& file : files) {
+      if (!unchanged(file, &lookup, &seen)) return file.path;
+    }
+    return {};
+  }
+  DirectoryWatch::Pass pass = DirectoryWatch::instance().begin();
+  bool all_watched = true;
+  for (const HeaderFile& file : files) {
+    const auto [dir, name] = split(file.path);
+    all_watched = all_watched && pass.watching(dir);
+    // Seen unchanged, and nothing watched changed since: no stat.
+    if (const SeenFile* known = pass.known(dir, name); known != nullptr && matches(file, *known)) {
+      continue;
+    }
+    if (!unchanged(file, &lookup, &seen)) return file.path;
+    pass.remember(dir, name, std::move(seen));
+  }
+  *epoch = all_watched ? pass.epoch() : 0;
   return {};
 }
 
