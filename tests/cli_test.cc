@@ -45,9 +45,21 @@ std::vector<std::string> ToolArgs(std::vector<std::string> args) {
   return args;
 }
 
+// The variables that name the default cache: the tool runs without them
+// unless a test gives one, so that no test can touch the user's own cache.
+const std::vector<std::string> kLocationVariables = {"RTCACHE_DIR", "XDG_CACHE_HOME", "HOME"};
+
 // Runs the tool to its end; `input` is its stdin (empty by default).
 ChildResult Rtcache(const std::vector<std::string>& args, const std::string& input = "") {
-  return run_child(ToolArgs(args), {.input = input});
+  return run_child(ToolArgs(args), {.unset = kLocationVariables, .input = input});
+}
+
+// Runs the tool with the default cache in `dir` (RTCACHE_DIR) and `env` added.
+ChildResult InDir(const TempDir& dir, const std::vector<std::string>& args,
+                  const std::string& input = "", std::vector<std::string> env = {}) {
+  env.push_back("RTCACHE_DIR=" + dir.path());
+  return run_child(ToolArgs(args),
+                   {.env = env, .unset = {"XDG_CACHE_HOME", "HOME"}, .input = input});
 }
 
 // The contract: every error is exactly one line on stderr.
@@ -125,9 +137,9 @@ std::string MakeThreeEntryCache(const TempDir& dir) {
 
 // --- help, usage errors -------------------------------------------------------------
 
-const std::vector<std::string> kCommands = {"info",   "ls",     "get",   "put",   "rm",
-                                            "verify", "repair", "merge", "prune", "compact",
-                                            "export", "import", "warm"};
+const std::vector<std::string> kCommands = {"info",    "ls",     "get",    "put",    "rm",
+                                            "verify",  "repair", "merge",  "prune",  "clear",
+                                            "compact", "export", "import", "config", "warm"};
 
 TEST(CliHelpTest, HelpListsEveryCommand) {
   ChildResult result = Rtcache({"--help"});
@@ -158,22 +170,24 @@ TEST(CliUsageTest, BadArgumentsExitTwoWithOneLine) {
   const std::string cache = dir.file("c.rtc");
   const std::string value = dir.file("value");
   write_file(value, "v");
+  // (Forms without FILE use the default cache; CliDefaultCacheTest has them.)
   const std::vector<std::vector<std::string>> cases = {
       {},
       {"bogus"},
       {"--bogus"},
-      {"info"},
       {"info", cache, "extra"},
+      {"info", ""},
       {"ls", cache, "--no-such-flag"},
-      {"get", cache},
+      {"get"},
+      {"get", cache, "k", "extra"},
       {"get", cache, "hex:zz"},
       {"get", cache, "hex:abc"},
       {"put"},
       {"put", cache, "hex:0g", value},
-      {"rm", cache},
-      {"verify"},
-      {"repair"},
-      {"merge", cache},
+      {"put", cache, "k", value, "extra"},
+      {"rm"},
+      {"rm", cache, "hex:0"},
+      {"merge"},
       {"prune", cache},
       {"prune", cache, "--max-size", "12X"},
       {"prune", cache, "--max-size", "-1"},
@@ -181,14 +195,25 @@ TEST(CliUsageTest, BadArgumentsExitTwoWithOneLine) {
       {"prune", cache, "--older-than", "5y"},
       {"prune", cache, "--older-than", "1.5h"},
       {"prune", cache, "--older-than", "0s"},
-      {"compact"},
-      {"export", cache},
-      {"import", cache},
+      {"export"},
+      {"export", cache, "-", "extra"},
+      {"import"},
+      {"import", cache, value, "extra"},
+      {"config", "extra"},
       {"--log", "loud", "info", cache},
       {"--lock-timeout", "soon", "put", cache, "k", value},
-      {"warm", "--arch", "sm_90", "a.cu"},
       {"warm", "--cache", cache, "a.cu"},
       {"warm", "--cache", cache, "--arch", "sm_90"},
+      // --cache names the cache: FILE may not be given too, nor --cache twice.
+      {"--cache", cache, "info", cache},
+      {"info", "--cache", cache, cache},
+      {"--cache", cache, "get", cache, "k"},
+      {"--cache", cache, "put", cache, "k", value},
+      {"--cache", cache, "export", cache, "-"},
+      {"--cache", cache, "rm"},
+      {"--cache", cache, "info", "--cache", cache},
+      {"--cache", cache, "--cache", cache, "info"},
+      {"--cache=", "info"},
   };
   for (const std::vector<std::string>& args : cases) {
     std::string joined;
@@ -206,6 +231,230 @@ TEST(CliUsageTest, UnknownCommandIsNamed) {
   ChildResult result = Rtcache({"frobnicate"});
   EXPECT_EQ(result.exit_code, 2);
   ExpectOneLineError(result, "unknown command: frobnicate");
+}
+
+// --- the default cache and --cache ------------------------------------------------
+
+// Without FILE, a command works on the default cache: $RTCACHE_DIR/kernels.rtc.
+TEST(CliDefaultCacheTest, CommandsWithoutFileUseTheDefaultCache) {
+  TempDir dir, other;
+  const std::string default_cache = dir.file("kernels.rtc");
+  ChildResult put = InDir(dir, {"put", "k"}, "on the default cache");
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  EXPECT_TRUE(file_exists(default_cache));
+  ChildResult get = InDir(dir, {"get", "k"});
+  EXPECT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(get.out, "on the default cache");
+  ChildResult info = InDir(dir, {"info", "--json"});
+  EXPECT_EQ(ParseJson(info)["file"], default_cache);
+  EXPECT_EQ(ParseJson(info)["entries"], 1);
+  EXPECT_EQ(KeysOf(ParseJson(InDir(dir, {"ls", "--json"}))), std::vector<std::string>{"k"});
+  EXPECT_EQ(InDir(dir, {"verify"}).exit_code, 0);
+  EXPECT_EQ(InDir(dir, {"get", "absent"}).exit_code, 1);
+
+  // export OUT and import IN: one argument fewer than the forms with FILE.
+  const std::string image = other.file("image");
+  ASSERT_EQ(InDir(dir, {"export", image}).exit_code, 0);
+  ASSERT_EQ(InDir(dir, {"rm", "k"}).exit_code, 0);
+  EXPECT_EQ(InDir(dir, {"get", "k"}).exit_code, 1);
+  ChildResult import = InDir(dir, {"import", image});
+  ASSERT_EQ(import.exit_code, 0) << import.err;
+  EXPECT_EQ(MustGet(default_cache, "k"), "on the default cache");
+
+  // merge IN: into the default cache.
+  const std::string in = other.file("in.rtc");
+  MustPut(other, in, "merged", "from in");
+  ASSERT_EQ(InDir(dir, {"merge", in}).exit_code, 0);
+  EXPECT_EQ(MustGet(default_cache, "merged"), "from in");
+
+  EXPECT_EQ(InDir(dir, {"prune", "--max-size", "1K"}).exit_code, 0);
+  EXPECT_EQ(InDir(dir, {"repair"}).exit_code, 0);
+  EXPECT_EQ(InDir(dir, {"compact"}).exit_code, 0);
+  EXPECT_EQ(InDir(dir, {"clear"}).exit_code, 0);
+  EXPECT_FALSE(file_exists(default_cache));
+  EXPECT_EQ(InDir(dir, {"info"}).exit_code, 2) << "a missing default cache is a missing file";
+}
+
+// The forms with FILE mean what they always did, with a default cache or not:
+// two arguments to put are FILE KEY (the value on stdin).
+TEST(CliDefaultCacheTest, FormsWithFileAreUnchanged) {
+  TempDir dir, other;
+  const std::string cache = other.file("c.rtc");
+  ASSERT_EQ(InDir(dir, {"put", cache, "k"}, "v").exit_code, 0);
+  ASSERT_EQ(InDir(dir, {"put", cache, "k2", "-"}, "v2").exit_code, 0);
+  EXPECT_EQ(InDir(dir, {"get", cache, "k"}).out, "v");
+  EXPECT_EQ(InDir(dir, {"info", cache}).exit_code, 0);
+  ChildResult rm = InDir(dir, {"rm", cache, "k", "k2"});
+  EXPECT_EQ(rm.out, "removed k\nremoved k2\n");
+  EXPECT_FALSE(file_exists(dir.file("kernels.rtc"))) << "the default cache is not touched";
+}
+
+// --cache FILE, before or after the command, names the cache; then no
+// positional is FILE.
+TEST(CliDefaultCacheTest, CacheOptionNamesTheCacheForEveryCommand) {
+  TempDir dir, other;
+  const std::string cache = other.file("c.rtc");
+  const std::string value = other.file("value");
+  write_file(value, "from a file");
+  ASSERT_EQ(InDir(dir, {"--cache", cache, "put", "k", value}).exit_code, 0);
+  ASSERT_EQ(InDir(dir, {"put", "--cache", cache, "k2"}, "v2").exit_code, 0);
+  ASSERT_EQ(InDir(dir, {"--cache=" + cache, "put", "k3", "-"}, "v3").exit_code, 0);
+  EXPECT_EQ(MustGet(cache, "k"), "from a file");
+  EXPECT_EQ(InDir(dir, {"get", "k2", "--cache", cache}).out, "v2");
+  EXPECT_EQ(ParseJson(InDir(dir, {"--cache", cache, "info", "--json"}))["entries"], 3);
+  ChildResult rm = InDir(dir, {"--cache", cache, "rm", "k2", "k3"});
+  EXPECT_EQ(rm.out, "removed k2\nremoved k3\n");
+  EXPECT_EQ(InDir(dir, {"--cache", cache, "export", other.file("image")}).exit_code, 0);
+  EXPECT_EQ(InDir(dir, {"--cache", cache, "verify"}).exit_code, 0);
+  EXPECT_FALSE(file_exists(dir.file("kernels.rtc"))) << "the default cache is not touched";
+}
+
+// No FILE, no --cache and no default location: exit 2, one line saying how
+// to name a cache (it names RTCACHE_DIR), and nothing is created.
+TEST(CliDefaultCacheTest, NoFileAndNoDefaultLocationExitsTwo) {
+  TempDir dir;
+  const std::string in = dir.file("in.rtc");
+  MustPut(dir, in, "k", "v");
+  write_file(dir.file("a.cu"), "__global__ void k() {}\n");
+  const std::vector<std::vector<std::string>> cases = {
+      {"info"},
+      {"ls"},
+      {"verify"},
+      {"repair"},
+      {"compact"},
+      {"clear"},
+      {"prune", "--max-size", "1M"},
+      {"get", "k"},
+      {"put", "k"},
+      {"rm", "k"},
+      {"export", "-"},
+      {"import", "-"},
+      {"merge", in},
+      {"warm", "--arch", "sm_90", dir.file("a.cu")},
+  };
+  for (const std::vector<std::string>& args : cases) {
+    SCOPED_TRACE(args[0]);
+    ChildResult result = Rtcache(args, "v");
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_TRUE(result.out.empty()) << result.out;
+    ExpectOneLineError(result, "RTCACHE_DIR");
+  }
+  EXPECT_EQ(dir.names(), (std::vector<std::string>{"a.cu", "in.rtc", "in.rtc.lock", "value.tmp"}));
+}
+
+// --- config ------------------------------------------------------------------------
+
+const std::vector<std::string> kConfigKeys = {
+    "cache",       "cache_source",     "cache_problem",   "cache_exists", "cache_writable",
+    "max_bytes",   "max_bytes_source", "lock_timeout_ms", "trust_others", "read_only",
+    "log_level",   "disabled",         "nvrtc_found",     "nvrtc",        "nvrtc_identity",
+    "nvrtc_error", "environment"};
+
+Json Config(const std::vector<std::string>& env, const std::vector<std::string>& unset,
+            std::vector<std::string> args = {}) {
+  args.insert(args.begin(), "config");
+  args.push_back("--json");
+  ChildResult result = run_child(ToolArgs(args), {.env = env, .unset = unset});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return Json::parse(result.out);
+}
+
+TEST(CliConfigTest, NamesTheDefaultCacheAndWhatChoseIt) {
+  TempDir dir;
+  ChildResult text = InDir(dir, {"config"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find(dir.file("kernels.rtc")), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("RTCACHE_DIR"), std::string::npos) << text.out;
+
+  ChildResult printed = InDir(dir, {"config", "--json"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  std::vector<std::string> keys;
+  const nlohmann::ordered_json in_order = nlohmann::ordered_json::parse(printed.out);
+  for (auto it = in_order.begin(); it != in_order.end(); ++it) keys.push_back(it.key());
+  Json json = Json::parse(printed.out);
+  EXPECT_EQ(keys, kConfigKeys) << "the documented keys, in order";
+  EXPECT_EQ(json["cache"], dir.file("kernels.rtc"));
+  EXPECT_EQ(json["cache_source"], "RTCACHE_DIR");
+  EXPECT_EQ(json["cache_exists"], false);
+  EXPECT_EQ(json["environment"]["RTCACHE_DIR"], dir.path());
+  ASSERT_EQ(InDir(dir, {"put", "k"}, "v").exit_code, 0);
+  json = ParseJson(InDir(dir, {"config", "--json"}));
+  EXPECT_EQ(json["cache_exists"], true);
+  EXPECT_EQ(json["cache_writable"], true);
+
+  const std::vector<std::string> no_dir = {"RTCACHE_DIR"};
+  json = Config({"XDG_CACHE_HOME=" + dir.path()}, no_dir);
+  EXPECT_EQ(json["cache"], dir.path() + "/rtcache/kernels.rtc");
+  EXPECT_EQ(json["cache_source"], "XDG_CACHE_HOME");
+  json = Config({"HOME=" + dir.path()}, {"RTCACHE_DIR", "XDG_CACHE_HOME"});
+  EXPECT_EQ(json["cache"], dir.path() + "/.cache/rtcache/kernels.rtc");
+  EXPECT_EQ(json["cache_source"], "HOME");
+  json = Config({}, kLocationVariables);
+  EXPECT_EQ(json["cache"], "");
+  EXPECT_NE(json["cache_problem"], "");
+  json = Config({"RTCACHE_DIR=" + dir.path()}, {}, {"--cache", dir.file("other.rtc")});
+  EXPECT_EQ(json["cache"], dir.file("other.rtc"));
+  EXPECT_EQ(json["cache_source"], "--cache");
+}
+
+// The size cap applications get: 1 GiB by default, RTCACHE_MAX_SIZE when set
+// (0: no limit, JSON null); a malformed value is a warning naming it.
+TEST(CliConfigTest, ReportsTheSizeCapAndItsSource) {
+  const std::vector<std::string> no_budget = {"RTCACHE_MAX_SIZE"};
+  Json json = Config({}, no_budget);
+  EXPECT_EQ(json["max_bytes"], kDefaultMaxBytes);
+  EXPECT_EQ(json["max_bytes"], 1u << 30);
+  EXPECT_EQ(json["max_bytes_source"], "default");
+  json = Config({"RTCACHE_MAX_SIZE=0"}, {});
+  EXPECT_TRUE(json["max_bytes"].is_null());
+  EXPECT_EQ(json["max_bytes_source"], "RTCACHE_MAX_SIZE");
+  json = Config({"RTCACHE_MAX_SIZE=512M"}, {});
+  EXPECT_EQ(json["max_bytes"], 512u << 20);
+  EXPECT_EQ(json["max_bytes_source"], "RTCACHE_MAX_SIZE");
+  ChildResult bad = run_child(ToolArgs({"config", "--json"}), {.env = {"RTCACHE_MAX_SIZE=lots"}});
+  ASSERT_EQ(bad.exit_code, 0) << bad.err;
+  EXPECT_EQ(Json::parse(bad.out)["max_bytes"], kDefaultMaxBytes);
+  EXPECT_NE(bad.err.find("RTCACHE_MAX_SIZE=lots"), std::string::npos) << bad.err;
+}
+
+TEST(CliConfigTest, ReportsTheCommandLineAndSwitches) {
+  Json json = Config({"RTCACHE_READONLY=1", "RTCACHE_DISABLE=yes"}, {"RTCACHE_LOG"},
+                     {"--lock-timeout", "2s", "--trust-others", "--log", "error"});
+  EXPECT_EQ(json["lock_timeout_ms"], 2000);
+  EXPECT_EQ(json["trust_others"], true);
+  EXPECT_EQ(json["read_only"], true);
+  EXPECT_EQ(json["disabled"], true);
+  EXPECT_EQ(json["log_level"], "error");
+  json = Config({}, {"RTCACHE_READONLY", "RTCACHE_DISABLE", "RTCACHE_TRUST_OTHERS", "RTCACHE_LOG"});
+  EXPECT_EQ(json["lock_timeout_ms"], 10000);
+  EXPECT_EQ(json["trust_others"], false);
+  EXPECT_EQ(json["read_only"], false);
+  EXPECT_EQ(json["disabled"], false);
+  EXPECT_EQ(json["log_level"], "warning");
+}
+
+// An NVRTC named by RTCACHE_NVRTC that is not there: config still exits 0,
+// and says so naming the path.
+TEST(CliConfigTest, NvrtcNotFoundIsNamed) {
+  TempDir dir;
+  const std::string missing = dir.file("no/libnvrtc.so.13");
+  ChildResult text = InDir(dir, {"config"}, "", {"RTCACHE_NVRTC=" + missing});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find(missing), std::string::npos) << text.out;
+  Json json = ParseJson(InDir(dir, {"config", "--json"}, "", {"RTCACHE_NVRTC=" + missing}));
+  EXPECT_EQ(json["nvrtc_found"], false);
+  EXPECT_EQ(json["nvrtc"], "");
+  EXPECT_NE(json["nvrtc_error"].get<std::string>().find(missing), std::string::npos) << json;
+  EXPECT_EQ(json["environment"]["RTCACHE_NVRTC"], missing);
+}
+
+// With the toolkit there, NVRTC is found and named (as the engine finds it).
+TEST(CliConfigTest, NvrtcFoundIsNamedWithItsIdentity) {
+  Json json = Config({}, {"RTCACHE_NVRTC"});
+  if (!json["nvrtc_found"].get<bool>()) GTEST_SKIP() << "no NVRTC here: " << json["nvrtc_error"];
+  EXPECT_TRUE(file_exists(json["nvrtc"].get<std::string>())) << json["nvrtc"];
+  EXPECT_NE(json["nvrtc_identity"], "");
+  EXPECT_EQ(json["nvrtc_error"], "");
 }
 
 // --- the round trip and each command's success path -----------------------------
@@ -737,6 +986,22 @@ TEST(CliPruneTest, CommandsEvictOnlyWhatTheirArgumentsAskFor) {
                               {.env = {"RTCACHE_MAX_SIZE=4K"}, .input = "v"});
   ASSERT_EQ(put.exit_code, 0) << put.err;
   EXPECT_EQ(ParseJson(Rtcache({"info", target, "--json"}))["entries"], 21);
+  const std::string merged = dir.file("merged.rtc");
+  ChildResult merge = run_child(ToolArgs({"merge", merged, source}), budget);
+  ASSERT_EQ(merge.exit_code, 0) << merge.err;
+  EXPECT_EQ(ParseJson(Rtcache({"info", merged, "--json"}))["entries"], 20);
+}
+
+// Nor for the default budget: commands use kNoSizeLimit, so a default cache
+// with RTCACHE_MAX_SIZE in the environment keeps every entry put into it.
+TEST(CliPruneTest, PutsIntoTheDefaultCacheEvictNothing) {
+  TempDir dir;
+  for (int i = 0; i < 12; ++i) {
+    ChildResult put = InDir(dir, {"put", "k" + std::to_string(i)}, std::string(1000, 'v'),
+                            {"RTCACHE_MAX_SIZE=2K"});
+    ASSERT_EQ(put.exit_code, 0) << put.err;
+  }
+  EXPECT_EQ(ParseJson(InDir(dir, {"info", "--json"}))["entries"], 12);
 }
 
 TEST(CliPruneTest, ByAgeRemovesEntriesNotUsedSince) {
@@ -971,6 +1236,22 @@ TEST(CliWarmTest, AnApplicationEngineFindsWhatWarmCompiled) {
   ASSERT_OK(engine.kernel("scale<float>", &kernel));
   EXPECT_TRUE(kernel.from_cache);
   EXPECT_EQ(engine.stats().compiles, 0u);
+}
+
+// Without --cache, warm fills the default cache (the one applications'
+// engines use by default).
+TEST(CliWarmTest, WithoutCacheFillsTheDefaultCache) {
+  TempDir dir, sources;
+  write_file(sources.file("k.cu"), kWarmSource);
+  ChildResult result =
+      InDir(dir, {"warm", "--arch", "sm_90", "--option=-std=c++17", sources.file("k.cu")});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  ChildResult ls = InDir(dir, {"ls"});
+  EXPECT_NE(ls.out.find("kernel=vadd"), std::string::npos) << ls.out;
+  ChildResult global = InDir(dir, {"--cache", dir.file("other.rtc"), "warm", "--arch", "sm_90",
+                                   "--option=-std=c++17", sources.file("k.cu")});
+  ASSERT_EQ(global.exit_code, 0) << global.err;
+  EXPECT_TRUE(file_exists(dir.file("other.rtc"))) << "the global --cache works for warm too";
 }
 
 TEST(CliWarmTest, CompileErrorsExitOneAndNameTheSource) {

@@ -2,7 +2,9 @@
 // parse_byte_size, parse_duration, parse_bool. Good inputs give their value;
 // bad ones (malformed, or past the type's range) return false and leave the
 // output as it was. (18446744073709551615, UINT64_MAX itself, is left out: the
-// overflow check refuses it though it fits; see the report.)
+// overflow check refuses it though it fits; see the report.) Also the size
+// budget: its default (kDefaultMaxBytes) and explicit values
+// (resolve_max_bytes); the environment's part is in environment_test.cc.
 #include "rtcache/options.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +13,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "rtcache/runtime_cache.h"
 
 namespace rtcache {
 namespace {
@@ -190,6 +194,30 @@ INSTANTIATE_TEST_SUITE_P(Switches, ParseRefuses,
                                                     "ye",  "tru", "enable", "disabled", "yes ",
                                                     " no", "on1", "of",     "truee",    "nope"})),
                          ByIndex<BadCase>);
+
+// --- the size budget ---------------------------------------------------------------
+
+// The documented default: a 1 GiB cap, reached when Options::max_bytes is
+// left at 0 (the environment's part is in environment_test.cc).
+TEST(SizeBudget, TheDefaultIsAOneGibibyteCap) {
+  EXPECT_EQ(kDefaultMaxBytes, kGi);
+  EXPECT_EQ(kNoSizeLimit, UINT64_MAX);
+  EXPECT_EQ(Options{}.max_bytes, 0u) << "0: RTCACHE_MAX_SIZE when set, else the default";
+}
+
+// A value in Options is the budget whatever the environment says; so is
+// kNoSizeLimit, and a handle keeps it.
+TEST(SizeBudget, AnExplicitValueWins) {
+  for (uint64_t explicit_bytes : {uint64_t{1}, 4 * kKi, 64 * kMi, 3 * kTi, kNoSizeLimit}) {
+    const char* source = nullptr;
+    EXPECT_EQ(resolve_max_bytes(explicit_bytes, &source), explicit_bytes);
+    EXPECT_STREQ(source, "Options::max_bytes");
+    Options options;
+    options.max_bytes = explicit_bytes;
+    EXPECT_EQ(RuntimeCache::create(options)->options().max_bytes, explicit_bytes);
+  }
+  EXPECT_EQ(resolve_max_bytes(7), 7u) << "the source is optional";
+}
 
 }  // namespace
 }  // namespace rtcache

@@ -1,5 +1,8 @@
 // rtcache -- the command-line tool for rtcache kernel cache files: inspect,
-// verify, repair, merge, prune, compact, export/import and script a cache.
+// verify, repair, merge, prune, compact, export/import and script a cache, and
+// show the effective configuration (config). Without FILE a command works on
+// --cache FILE, else the default cache (Grammar). No command evicts for a
+// size budget other than its own arguments' (prune --max-size).
 //
 // The interface (commands, spellings, output, JSON keys, exit codes) is a
 // contract that other tools drive; docs/cli.md is its reference.
@@ -8,19 +11,26 @@
 // 2 usage error, unreadable or foreign file, I/O error, lock timeout. Every
 // error is one line on stderr, "rtcache COMMAND: <file>: <reason>". A failed
 // command's exit status comes from its Status code (ExitStatusFor).
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli_util.h"
+#include "rtcache/nvrtc_location.h"
 #include "rtcache/rtcache.h"
 #include "warm.h"
 
@@ -135,6 +145,72 @@ Status OpenCache(const std::string& path, const Options& base,
 // and saving an empty change set writes nothing.
 Status CreateEmptyCacheIfAbsent(const std::string& path, const Options& options) {
   return create_file(path, options);
+}
+
+// --- which cache ----------------------------------------------------------------
+
+// How a command's positional arguments read. FILE, the cache, comes first,
+// unless --cache names the cache or the command got exactly `fewest`
+// positionals (its shortest form less FILE): then the cache is --cache's FILE,
+// else the default cache. So `get FILE KEY` and `get KEY` both work, and no
+// count of arguments means two things (docs/cli.md, "Which cache").
+struct Grammar {
+  size_t fewest = 0;  // positionals besides FILE in the shortest form
+  size_t most = 0;    // and in the longest (kAnyNumber: no limit)
+  const char* usage = "[FILE]";
+};
+
+constexpr size_t kAnyNumber = SIZE_MAX;
+
+// The default cache file (default_cache_path(), which creates nothing), or
+// an error saying how to name a cache.
+Status DefaultCache(std::string* path) {
+  const DefaultCacheLocation where = default_cache_location();
+  if (where.path.empty()) {
+    return Status::InvalidArgument("no default cache (" + where.problem +
+                                   "); set RTCACHE_DIR or give FILE");
+  }
+  *path = where.path;
+  return Status::OK();
+}
+
+// Splits a command's positional arguments into the cache file and the rest
+// (Grammar). Returns kExitOk, or the exit status of the error it reported.
+int SplitPositionals(std::string_view command, const Grammar& grammar,
+                     const std::optional<std::string>& cache_option, std::vector<std::string> args,
+                     std::string* file, std::vector<std::string>* rest) {
+  file->clear();
+  if (cache_option) {
+    *file = *cache_option;
+  } else if (args.size() > grammar.fewest) {
+    *file = args.front();
+    args.erase(args.begin());
+    if (file->empty()) return UsageError(command, "FILE is empty");
+  }
+  if (args.size() < grammar.fewest || args.size() > grammar.most) {
+    if (!cache_option) return UsageError(command, std::string("expected ") + grammar.usage);
+    // --cache names the cache: the arguments are the rest of the form.
+    const std::string_view usage = grammar.usage;
+    const size_t space = usage.find(' ');
+    return UsageError(command,
+                      "expected " +
+                          (space == std::string_view::npos ? std::string("no argument")
+                                                           : std::string(usage.substr(space + 1))) +
+                          " (--cache names the cache)");
+  }
+  *rest = std::move(args);
+  if (file->empty()) {
+    Status s = DefaultCache(file);
+    if (!s.ok()) return Fail(command, s);
+  }
+  return kExitOk;
+}
+
+// A KEY argument; a malformed hex key is a usage error.
+int ParseKeyArgument(std::string_view command, const std::string& text, std::string* key) {
+  std::string error;
+  if (ParseKey(text, key, &error)) return kExitOk;
+  return UsageError(command, "KEY: " + error);
 }
 
 // --- commands -------------------------------------------------------------------
@@ -442,12 +518,210 @@ int RunImport(const Options& options, const std::string& path, const std::string
   return Finish("import", kExitOk);
 }
 
+// --- config ---------------------------------------------------------------------
+
+// What set each value of `rtcache config`: the command line, a variable, or
+// nothing (the default).
+struct ConfigSources {
+  std::optional<std::string> cache_option;  // --cache FILE
+  bool log_flag = false;                    // --log
+  bool lock_timeout_flag = false;           // --lock-timeout
+  bool trust_flag = false;                  // --trust-others
+};
+
+constexpr const char* kKnownVariables[] = {
+    "RTCACHE_DIR",   "RTCACHE_DISABLE",  "RTCACHE_LOG",          "RTCACHE_MAX_SIZE",
+    "RTCACHE_NVRTC", "RTCACHE_READONLY", "RTCACHE_TRUST_OTHERS",
+};
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kOff:
+      return "off";
+  }
+  return "warning";
+}
+
+// The variable's value when it is set and not empty (as the library reads them).
+const char* Variable(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+// Every RTCACHE_* variable that is set, by name (none holds a secret).
+std::map<std::string, std::string> RtcacheVariables() {
+  std::map<std::string, std::string> variables;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text = *entry;
+    const size_t equals = text.find('=');
+    if (!text.starts_with("RTCACHE_") || equals == std::string_view::npos) continue;
+    variables.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
+  }
+  return variables;
+}
+
+// The effective configuration: which cache a command without FILE uses and
+// why, the budget applications get, the switches, NVRTC, and every
+// RTCACHE_* variable; each with what set it.
+struct ConfigReport {
+  std::string cache, cache_source, cache_problem;
+  bool cache_exists = false, cache_writable = false;
+  std::string cache_state = "-";
+  uint64_t max_bytes = 0;
+  const char* max_bytes_source = "default";
+  int64_t lock_timeout_ms = 0;
+  const char* lock_timeout_source = "default";
+  bool trust_others = false, read_only = false, disabled = false;
+  const char* trust_source = "default";
+  const char* read_only_source = "default";
+  LogLevel log_level = LogLevel::kWarning;
+  const char* log_source = "default";
+  Status nvrtc_status;
+  std::string nvrtc, nvrtc_identity;
+  std::map<std::string, std::string> environment;
+};
+
+ConfigReport GatherConfig(const Options& options, const ConfigSources& given) {
+  ConfigReport r;
+  if (given.cache_option) {
+    r.cache = *given.cache_option;
+    r.cache_source = "--cache";
+  } else {
+    DefaultCacheLocation where = default_cache_location();
+    r.cache = where.path;
+    r.cache_source = where.source;
+    r.cache_problem = where.problem;
+  }
+  if (!r.cache.empty()) {
+    FileInfo info;
+    std::string why;
+    if (Env::default_env()->stat(r.cache, /*follow_symlinks=*/true, &info).ok()) {
+      r.cache_exists = true;
+      r.cache_writable = Env::default_env()->writable(r.cache, &why);
+      r.cache_state = r.cache_writable ? "present, writable" : "present, read-only: " + why;
+    } else {
+      r.cache_state = "absent (the first save creates it)";
+    }
+  }
+  // The budget an application's handle gets (Options::max_bytes left at 0);
+  // this tool's commands evict only for prune --max-size.
+  r.max_bytes = resolve_max_bytes(0, &r.max_bytes_source);
+  r.lock_timeout_ms = options.lock_timeout.count();
+  if (given.lock_timeout_flag) r.lock_timeout_source = "--lock-timeout";
+  // The switches as the library resolves them for this tool's options (a
+  // malformed value is one warning naming it).
+  Options probe = options;
+  probe.path.clear();
+  const Options resolved = RuntimeCache::create(probe)->options();
+  r.trust_others = resolved.trust_others;
+  if (given.trust_flag) {
+    r.trust_source = "--trust-others";
+  } else if (resolved.trust_others) {
+    r.trust_source = "RTCACHE_TRUST_OTHERS";
+  }
+  r.read_only = resolved.read_only;
+  if (resolved.read_only) r.read_only_source = "RTCACHE_READONLY";
+  r.log_level = log_level();
+  LogLevel parsed;
+  if (given.log_flag) {
+    r.log_source = "--log";
+  } else if (const char* text = Variable("RTCACHE_LOG"); text && parse_log_level(text, &parsed)) {
+    r.log_source = "RTCACHE_LOG";
+  }
+  if (const char* text = Variable("RTCACHE_DISABLE")) (void)parse_bool(text, &r.disabled);
+  r.nvrtc_status = locate_nvrtc(&r.nvrtc, &r.nvrtc_identity);
+  r.environment = RtcacheVariables();
+  return r;
+}
+
+void PrintConfigJson(const ConfigReport& r) {
+  Json environment = Json::object();
+  for (const auto& [name, value] : r.environment) environment[name] = value;
+  PrintJson({{"cache", r.cache},
+             {"cache_source", r.cache_source},
+             {"cache_problem", r.cache_problem},
+             {"cache_exists", r.cache_exists},
+             {"cache_writable", r.cache_writable},
+             {"max_bytes", r.max_bytes == kNoSizeLimit ? Json(nullptr) : Json(r.max_bytes)},
+             {"max_bytes_source", r.max_bytes_source},
+             {"lock_timeout_ms", r.lock_timeout_ms},
+             {"trust_others", r.trust_others},
+             {"read_only", r.read_only},
+             {"log_level", LevelName(r.log_level)},
+             {"disabled", r.disabled},
+             {"nvrtc_found", r.nvrtc_status.ok()},
+             {"nvrtc", r.nvrtc},
+             {"nvrtc_identity", r.nvrtc_identity},
+             {"nvrtc_error", r.nvrtc_status.ok() ? std::string() : r.nvrtc_status.message()},
+             {"environment", environment}});
+}
+
+void PrintConfigText(const ConfigReport& r) {
+  auto yes_no = [](bool value) { return value ? "yes" : "no"; };
+  std::cout << "cache:            "
+            << (r.cache.empty() ? "none (" + r.cache_problem + ")"
+                                : r.cache + " (" + r.cache_source + ")")
+            << '\n'
+            << "cache file:       " << r.cache_state << '\n'
+            << "size cap:         "
+            << (r.max_bytes == kNoSizeLimit ? std::string("no limit") : FormatBytes(r.max_bytes))
+            << " (" << r.max_bytes_source << ")\n"
+            << "lock timeout:     " << r.lock_timeout_ms << " ms (" << r.lock_timeout_source
+            << ")\n"
+            << "trust others:     " << yes_no(r.trust_others) << " (" << r.trust_source << ")\n"
+            << "read only:        " << yes_no(r.read_only) << " (" << r.read_only_source << ")\n"
+            << "log level:        " << LevelName(r.log_level) << " (" << r.log_source << ")\n"
+            << "disabled:         " << yes_no(r.disabled)
+            << (r.disabled ? " (RTCACHE_DISABLE: engines use no cache by default)" : "") << '\n';
+  if (r.nvrtc_status.ok()) {
+    std::cout << "nvrtc:            " << r.nvrtc << '\n'
+              << "nvrtc identity:   " << r.nvrtc_identity << '\n';
+  } else {
+    std::cout << "nvrtc:            not found: " << OneLine(r.nvrtc_status.message()) << '\n';
+  }
+  if (r.environment.empty()) std::cout << "environment:      no RTCACHE_* variable is set\n";
+  const char* label = "environment:      ";
+  for (const auto& [name, value] : r.environment) {
+    const bool known = std::find(std::begin(kKnownVariables), std::end(kKnownVariables), name) !=
+                       std::end(kKnownVariables);
+    std::cout << label << name << '=' << value << (known ? "" : "  (not read by rtcache)") << '\n';
+    label = "                  ";
+  }
+}
+
+// `rtcache config`, as ccache -p. Always exit 0 (a missing cache or NVRTC is
+// a finding, not a failure), unless stdout cannot be written.
+int RunConfig(const Options& options, const ConfigSources& given, bool json) {
+  const ConfigReport report = GatherConfig(options, given);
+  if (json) {
+    PrintConfigJson(report);
+  } else {
+    PrintConfigText(report);
+  }
+  return Finish("config", kExitOk);
+}
+
 // --- the command line -------------------------------------------------------------
 
 constexpr const char* kFooter = R"(
 Exit status: 0 success; 1 key not found (get) or file damaged (verify);
 2 usage error, unreadable or foreign file, I/O error, lock timeout.
 Errors are one line on stderr naming the file and the reason.
+
+FILE may be left out: the cache is then --cache FILE, else the default cache
+($RTCACHE_DIR/kernels.rtc, else $XDG_CACHE_HOME/rtcache/kernels.rtc, else
+~/.cache/rtcache/kernels.rtc; rtcache config shows it). Where more arguments
+follow FILE, the first is FILE unless --cache is given or there is one fewer
+than the shortest form: get KEY, put KEY (stdin), rm KEY, export OUT,
+import IN, merge IN.
 
 KEY is taken as text; "hex:" followed by hex digits gives arbitrary bytes.
 Keys (and metadata) are printed as text when printable ASCII, else as
@@ -493,31 +767,17 @@ CLI::Validator LogLevelValidator() {
       "");
 }
 
-CLI::Validator KeyValidator() {
-  return CLI::Validator(
-      [](std::string& text) {
-        std::string key, error;
-        return ParseKey(text, &key, &error) ? std::string() : error;
-      },
-      "");
-}
-
-std::string DecodeKey(const std::string& text) {
-  std::string key, error;
-  (void)ParseKey(text, &key, &error);  // validated by the parser
-  return key;
-}
-
 // The first argument that is not a global option (or its value): what the
 // user meant as the command, or an option nobody knows.
 std::string FirstUnexpectedArgument(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--log" || arg == "--lock-timeout" || arg == "--max-value-size") {
+    if (arg == "--log" || arg == "--lock-timeout" || arg == "--max-value-size" ||
+        arg == "--cache") {
       ++i;
     } else if (arg.starts_with("--log=") || arg.starts_with("--lock-timeout=") ||
-               arg.starts_with("--max-value-size=") || arg == "-h" || arg == "--help" ||
-               arg == "--version" || arg == "--trust-others") {
+               arg.starts_with("--max-value-size=") || arg.starts_with("--cache=") || arg == "-h" ||
+               arg == "--help" || arg == "--version" || arg == "--trust-others") {
       continue;
     } else {
       return std::string(arg);
@@ -540,6 +800,25 @@ int ReportParseError(const CLI::App& app, const CLI::ParseError& error, int argc
   return UsageError(selected.empty() ? "" : selected.front()->get_name(), error.what());
 }
 
+// Help's "Usage:" line with a command's positional grammar as docs/cli.md
+// writes it ("[FILE] KEY [INPUT]"): CLI11 would mark every positional
+// optional, since which one is FILE depends on how many are given.
+class UsageFormatter : public CLI::Formatter {
+ public:
+  void set_usage(const CLI::App* app, std::string positionals) {
+    usages_[app] = std::move(positionals);
+  }
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    auto it = usages_.find(app);
+    if (it == usages_.end()) return CLI::Formatter::make_usage(app, std::move(name));
+    return get_label("Usage") + ": " + name + " [" + get_label("OPTIONS") + "] " + it->second +
+           "\n";
+  }
+
+ private:
+  std::map<const CLI::App*, std::string> usages_;
+};
+
 // The command table: one block per command, read best in one place.
 int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
   CLI::App app("rtcache -- inspect, verify, repair, merge, prune and script rtcache cache files.",
@@ -548,8 +827,10 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the command
   app.set_version_flag("--version", "rtcache " RTCACHE_VERSION);
-  app.get_formatter()->column_width(30);
-  app.get_formatter()->label("SUBCOMMAND", "COMMAND");
+  auto formatter = std::make_shared<UsageFormatter>();
+  formatter->column_width(30);
+  formatter->label("SUBCOMMAND", "COMMAND");
+  app.formatter(formatter);  // before the commands, which share it
 
   std::string log_level_text, lock_timeout_text = "10s";
   app.add_option("--log", log_level_text,
@@ -566,41 +847,67 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       ->type_name("SIZE")
       ->check(SizeValidator());
   bool trust_others = false;
-  app.add_flag("--trust-others", trust_others,
-               "Accept files other users own or may write (a group-shared cache); "
-               "also RTCACHE_TRUST_OTHERS=1");
+  CLI::Option* trust_flag =
+      app.add_flag("--trust-others", trust_others,
+                   "Accept files other users own or may write (a group-shared cache); "
+                   "also RTCACHE_TRUST_OTHERS=1");
+  // The cache for every command, instead of FILE; also accepted after the
+  // command (each command lists it in its help).
+  std::string cache_text;
+  const CLI::Validator not_empty(
+      [](std::string& text) { return text.empty() ? std::string("FILE is empty") : std::string(); },
+      "");
+  const char* kCacheHelp = "The cache file, instead of FILE (default: the default cache)";
+  CLI::Option* cache_flag =
+      app.add_option("--cache", cache_text, kCacheHelp)->type_name("FILE")->check(not_empty);
 
   // Every command's arguments. Only one command runs, so they can share.
-  std::string path, key, input, output, metadata, max_size, older_than;
-  std::vector<std::string> keys, in_paths;
+  // Positional arguments are read from each command's options after parsing
+  // (Grammar), since which one is FILE depends on how many were given.
+  std::string output, metadata, max_size, older_than;
   bool json = false;
-  std::string warm_cache_path, warm_arch;
+  std::string warm_arch;
   std::vector<std::string> warm_options, warm_name_exprs, warm_sources, warm_headers;
   unsigned warm_jobs = 0;
-  Options options;  // completed from the global options after parsing
+  Options options;        // completed from the global options after parsing
+  ConfigSources sources;  // what set each value, for config
+  using Args = std::vector<std::string>;
 
+  // Where a command's cache comes from: FILE among its positionals (Grammar),
+  // --cache or the default cache only (warm), or nowhere (config).
+  enum class CacheFrom { kPositionals, kOption, kNone };
   struct Command {
     CLI::App* app;
-    std::function<int()> run;
+    CacheFrom from;
+    Grammar grammar;
+    std::function<int(const std::string& file, const Args& rest)> run;
   };
   std::vector<Command> commands;
   auto add_command = [&](const char* name, const char* summary, const std::string& details,
-                         std::function<int()> run) {
+                         CacheFrom from, Grammar grammar,
+                         std::function<int(const std::string&, const Args&)> run) {
     CLI::App* sub = app.add_subcommand(name, summary);
     sub->group("Commands");
     sub->footer("\n" + details + "\n" + kFooter);
-    commands.push_back({sub, std::move(run)});
+    sub->add_option("--cache", cache_text, kCacheHelp)->type_name("FILE")->check(not_empty);
+    if (from == CacheFrom::kPositionals) formatter->set_usage(sub, grammar.usage);
+    commands.push_back({sub, from, grammar, std::move(run)});
     return sub;
   };
-  auto add_positional = [](CLI::App* sub, const char* name, std::string* value, const char* help) {
-    return sub->add_option(name, *value, help)->required()->type_name("");
+  // A positional argument, read after parsing (never required here: the
+  // Grammar decides what is missing).
+  auto add_positional = [](CLI::App* sub, const char* name, const char* help) {
+    sub->add_option_function<std::string>(
+           name, [](const std::string&) {}, help)
+        ->type_name("");
   };
-  auto add_key = [](CLI::App* sub, std::string* value) {
-    sub->add_option("KEY", *value, "Key: text, or hex:HEX")
-        ->required()
-        ->type_name("")
-        ->check(KeyValidator());
+  auto add_positionals = [](CLI::App* sub, const char* name, const char* help) {
+    sub->add_option_function<Args>(
+           name, [](const Args&) {}, help)
+        ->type_name("");
   };
+  const char* kFileHelp = "Cache file (default: --cache, else the default cache)";
+  const char* kKeyHelp = "Key: text, or hex:HEX";
   const char* kJsonHelp = "Print JSON instead (keys below)";
 
   CLI::App* sub = add_command(
@@ -610,8 +917,9 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       "(decoded), the oldest and newest entry's creation, the last compaction and the saves\n"
       "since. JSON keys: file, format_version, entries, live_bytes, dead_bytes, file_bytes,\n"
       "value_bytes, oldest_created, newest_created, last_compaction, saves_since_compaction.",
-      [&] { return RunInfo(options, path, json); });
-  add_positional(sub, "FILE", &path, "Cache file");
+      CacheFrom::kPositionals, {0, 0, "[FILE]"},
+      [&](const std::string& file, const Args&) { return RunInfo(options, file, json); });
+  add_positional(sub, "FILE", kFileHelp);
   sub->add_flag("--json", json, kJsonHelp);
 
   sub = add_command(
@@ -619,17 +927,24 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       "One line per entry, sorted by key: key, value size in bytes, created, last used,\n"
       "metadata. JSON: an array of objects with key, size, created, last_used, metadata,\n"
       "stored_size (bytes in the file) and compression (none or zstd).",
-      [&] { return RunLs(options, path, json); });
-  add_positional(sub, "FILE", &path, "Cache file");
+      CacheFrom::kPositionals, {0, 0, "[FILE]"},
+      [&](const std::string& file, const Args&) { return RunLs(options, file, json); });
+  add_positional(sub, "FILE", kFileHelp);
   sub->add_flag("--json", json, kJsonHelp);
 
   sub = add_command(
       "get", "Write an entry's value to stdout or OUT (exit 1 when absent)",
       "Writes the value's bytes to stdout, or to OUT with -o. Exit 1 when KEY is absent.\n"
-      "A pure read: the use is not recorded and no lock is taken.",
-      [&] { return RunGet(options, path, DecodeKey(key), output.empty() ? "-" : output); });
-  add_positional(sub, "FILE", &path, "Cache file");
-  add_key(sub, &key);
+      "A pure read: the use is not recorded and no lock is taken. With one argument, it is\n"
+      "KEY, in the default cache (or --cache's).",
+      CacheFrom::kPositionals, {1, 1, "[FILE] KEY"},
+      [&](const std::string& file, const Args& rest) {
+        std::string key;
+        if (int e = ParseKeyArgument("get", rest[0], &key); e != kExitOk) return e;
+        return RunGet(options, file, key, output.empty() ? "-" : output);
+      });
+  add_positional(sub, "FILE", kFileHelp);
+  add_positional(sub, "KEY", kKeyHelp);
   sub->add_option("-o,--output", output, "Write the value to OUT instead of stdout")
       ->type_name("OUT");
 
@@ -637,25 +952,37 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       "put", "Store a value from INPUT or stdin, saved at once under the lock",
       "Stores the bytes of INPUT (or stdin, also with -) under KEY and saves at once with\n"
       "the usual lock-and-merge, so it is safe while other processes use the file. FILE is\n"
-      "created if absent.",
-      [&] { return RunPut(options, path, DecodeKey(key), input.empty() ? "-" : input, metadata); });
-  add_positional(sub, "FILE", &path, "Cache file (created if absent)");
-  add_key(sub, &key);
-  sub->add_option("INPUT", input, "File holding the value (default: stdin)")->type_name("");
+      "created if absent. With one argument, it is KEY (the value from stdin), in the\n"
+      "default cache (or --cache's); two are FILE KEY.",
+      CacheFrom::kPositionals, {1, 2, "[FILE] KEY [INPUT]"},
+      [&](const std::string& file, const Args& rest) {
+        std::string key;
+        if (int e = ParseKeyArgument("put", rest[0], &key); e != kExitOk) return e;
+        return RunPut(options, file, key, rest.size() > 1 ? rest[1] : "-", metadata);
+      });
+  add_positional(sub, "FILE",
+                 "Cache file, created if absent (default: --cache, else the "
+                 "default cache)");
+  add_positional(sub, "KEY", kKeyHelp);
+  add_positional(sub, "INPUT", "File holding the value (default: stdin)");
   sub->add_option("-m,--metadata", metadata, "Metadata stored with the entry")->type_name("TEXT");
 
   sub = add_command(
       "rm", "Erase entries (recorded, so that merges do not bring them back)",
-      "Erases each KEY and saves; prints \"removed KEY\" or \"not present: KEY\" per key.", [&] {
+      "Erases each KEY and saves; prints \"removed KEY\" or \"not present: KEY\" per key.\n"
+      "With one argument, it is KEY, in the default cache (or --cache's).",
+      CacheFrom::kPositionals, {1, kAnyNumber, "[FILE] KEY..."},
+      [&](const std::string& file, const Args& rest) {
         std::vector<std::string> decoded;
-        for (const std::string& text : keys) decoded.push_back(DecodeKey(text));
-        return RunRm(options, path, decoded);
+        for (const std::string& text : rest) {
+          std::string key;
+          if (int e = ParseKeyArgument("rm", text, &key); e != kExitOk) return e;
+          decoded.push_back(std::move(key));
+        }
+        return RunRm(options, file, decoded);
       });
-  add_positional(sub, "FILE", &path, "Cache file");
-  sub->add_option("KEY", keys, "Keys: text, or hex:HEX")
-      ->required()
-      ->type_name("")
-      ->check(KeyValidator());
+  add_positional(sub, "FILE", kFileHelp);
+  add_positionals(sub, "KEY", "Keys: text, or hex:HEX");
 
   sub = add_command(
       "verify", "Check every record (exit 1 when damaged, 2 when not rtcache)",
@@ -663,8 +990,9 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       "Exit 0 when intact; 1 when damaged, listing each damaged record's offset and reason;\n"
       "2 when FILE is not an rtcache file at all. JSON keys: file, ok, records (intact\n"
       "records), damaged (array of {offset, reason}).",
-      [&] { return RunVerify(options, path, json); });
-  add_positional(sub, "FILE", &path, "Cache file");
+      CacheFrom::kPositionals, {0, 0, "[FILE]"},
+      [&](const std::string& file, const Args&) { return RunVerify(options, file, json); });
+  add_positional(sub, "FILE", kFileHelp);
   sub->add_flag("--json", json, kJsonHelp);
 
   sub = add_command(
@@ -672,26 +1000,31 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       "Rewrites FILE under its lock keeping every intact record (the latest of each key\n"
       "wins) and reports the damaged records it dropped. JSON keys: file, kept (entries),\n"
       "dropped (array of {offset, reason}).",
-      [&] { return RunRepair(options, path, json); });
-  add_positional(sub, "FILE", &path, "Cache file");
+      CacheFrom::kPositionals, {0, 0, "[FILE]"},
+      [&](const std::string& file, const Args&) { return RunRepair(options, file, json); });
+  add_positional(sub, "FILE", kFileHelp);
   sub->add_flag("--json", json, kJsonHelp);
 
   sub = add_command(
       "merge", "Unite caches IN... into OUT (created if absent)",
       "Adds to OUT, under OUT's lock, every entry of each IN that OUT lacks, keeping its\n"
       "creation and last-use times. On a key present in several files, OUT's entry wins,\n"
-      "then the earliest IN's.",
-      [&] { return RunMerge(options, path, in_paths); });
-  add_positional(sub, "OUT", &path, "Cache file to merge into");
-  sub->add_option("IN", in_paths, "Cache files to merge from")->required()->type_name("");
+      "then the earliest IN's. With one argument, it is IN, merged into the default cache\n"
+      "(or --cache's).",
+      CacheFrom::kPositionals, {1, kAnyNumber, "[OUT] IN..."},
+      [&](const std::string& file, const Args& rest) { return RunMerge(options, file, rest); });
+  add_positional(sub, "OUT", "Cache file to merge into (default: --cache, else the default cache)");
+  add_positionals(sub, "IN", "Cache files to merge from");
 
   sub = add_command(
       "prune", "Evict least recently used entries by size and/or age",
       "Removes least recently used entries first until live bytes are at most SIZE, and\n"
       "entries not used for DURATION; then compacts. Give at least one of the two. JSON\n"
       "keys: file, removed (keys), removed_bytes, live_bytes_after.",
-      [&] { return RunPrune(options, path, max_size, older_than, json); });
-  add_positional(sub, "FILE", &path, "Cache file");
+      CacheFrom::kPositionals, {0, 0, "[FILE]"}, [&](const std::string& file, const Args&) {
+        return RunPrune(options, file, max_size, older_than, json);
+      });
+  add_positional(sub, "FILE", kFileHelp);
   sub->add_option("--max-size", max_size, "Keep at most this many live bytes (0: no limit)")
       ->type_name("SIZE")
       ->check(SizeValidator());
@@ -700,32 +1033,57 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       ->check(DurationValidator());
   sub->add_flag("--json", json, kJsonHelp);
 
-  sub = add_command("compact", "Rewrite the file without dead bytes",
-                    "Rewrites FILE under its lock without superseded or erased records.",
-                    [&] { return RunCompact(options, path); });
-  add_positional(sub, "FILE", &path, "Cache file");
+  sub =
+      add_command("compact", "Rewrite the file without dead bytes",
+                  "Rewrites FILE under its lock without superseded or erased records.",
+                  CacheFrom::kPositionals, {0, 0, "[FILE]"},
+                  [&](const std::string& file, const Args&) { return RunCompact(options, file); });
+  add_positional(sub, "FILE", kFileHelp);
 
   sub = add_command(
       "clear", "Delete the cache file under its lock (a way out of a full disk)",
       "Deletes FILE under its lock, with the checks of a save: a symbolic link, a file that\n"
       "is not an rtcache file and an untrusted file are refused. Needs no disk space.\n"
       "Processes using the cache start a new file at their next save.",
-      [&] { return RunClear(options, path); });
-  add_positional(sub, "FILE", &path, "Cache file");
+      CacheFrom::kPositionals, {0, 0, "[FILE]"},
+      [&](const std::string& file, const Args&) { return RunClear(options, file); });
+  add_positional(sub, "FILE", kFileHelp);
 
-  sub = add_command("export", "Write the portable serialized cache to OUT (- for stdout)",
-                    "Writes the byte string of serialize() (the file format, compacted) to OUT.",
-                    [&] { return RunExport(options, path, output); });
-  add_positional(sub, "FILE", &path, "Cache file");
-  add_positional(sub, "OUT", &output, "Output file, or - for stdout");
+  sub = add_command(
+      "export", "Write the portable serialized cache to OUT (- for stdout)",
+      "Writes the byte string of serialize() (the file format, compacted) to OUT. With one\n"
+      "argument, it is OUT, and the cache is the default cache (or --cache's).",
+      CacheFrom::kPositionals, {1, 1, "[FILE] OUT"},
+      [&](const std::string& file, const Args& rest) { return RunExport(options, file, rest[0]); });
+  add_positional(sub, "FILE", kFileHelp);
+  add_positional(sub, "OUT", "Output file, or - for stdout");
 
   sub = add_command(
       "import", "Merge a serialized cache from IN (- for stdin) into FILE",
       "Reads a byte string written by export or serialize() and saves its entries into FILE\n"
-      "(created if absent) under its lock; they replace entries with equal keys.",
-      [&] { return RunImport(options, path, input); });
-  add_positional(sub, "FILE", &path, "Cache file (created if absent)");
-  add_positional(sub, "IN", &input, "Input file, or - for stdin");
+      "(created if absent) under its lock; they replace entries with equal keys. With one\n"
+      "argument, it is IN, imported into the default cache (or --cache's).",
+      CacheFrom::kPositionals, {1, 1, "[FILE] IN"},
+      [&](const std::string& file, const Args& rest) { return RunImport(options, file, rest[0]); });
+  add_positional(sub, "FILE",
+                 "Cache file, created if absent (default: --cache, else the "
+                 "default cache)");
+  add_positional(sub, "IN", "Input file, or - for stdin");
+
+  sub = add_command(
+      "config", "Show the effective configuration: default cache, size cap, NVRTC, RTCACHE_*",
+      "Prints the cache a command without FILE uses and what chose it (--cache, RTCACHE_DIR,\n"
+      "XDG_CACHE_HOME or HOME), whether that file exists and may be written, the size cap\n"
+      "applications get (the default, 1 GiB, or RTCACHE_MAX_SIZE; this tool itself evicts\n"
+      "only for prune), the lock timeout, trust, read-only, log level, RTCACHE_DISABLE,\n"
+      "where NVRTC is (or why it is not found), and every RTCACHE_* variable that is set.\n"
+      "Exit 0 even when no cache or no NVRTC is found. JSON keys: cache, cache_source,\n"
+      "cache_problem, cache_exists, cache_writable, max_bytes (null: no limit),\n"
+      "max_bytes_source, lock_timeout_ms, trust_others, read_only, log_level, disabled,\n"
+      "nvrtc_found, nvrtc, nvrtc_identity, nvrtc_error, environment (name: value).",
+      CacheFrom::kNone, {},
+      [&](const std::string&, const Args&) { return RunConfig(options, sources, json); });
+  sub->add_flag("--json", json, kJsonHelp);
 
   sub = add_command(
       "warm", "Pre-compile kernels into the cache (at image-build time)",
@@ -735,14 +1093,20 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
       "needs no template arguments is compiled; a name expression goes to the sources that\n"
       "define a kernel of its name. Give the same --option values (in the same order) as\n"
       "the application's EngineConfig::options: the source text, options, ARCH and the\n"
-      "NVRTC build make the key, so the application then finds every kernel.\n"
+      "NVRTC build make the key, so the application then finds every kernel. Without\n"
+      "--cache, the kernels go to the default cache.\n"
       "Exit 0 when every kernel is compiled or cached, 1 when some failed to compile.",
-      [&] {
-        return cli::run_warm(
-            options, {warm_cache_path, warm_arch, warm_options, warm_name_exprs, warm_sources,
-                      warm_headers, warm_jobs});
+      CacheFrom::kOption, {}, [&](const std::string& file, const Args&) {
+        WarmRequest request;
+        request.cache_path = file;
+        request.arch = warm_arch;
+        request.compile_options = warm_options;
+        request.name_expressions = warm_name_exprs;
+        request.sources = warm_sources;
+        request.headers = warm_headers;
+        request.jobs = warm_jobs;
+        return cli::run_warm(options, request);
       });
-  sub->add_option("--cache", warm_cache_path, "Cache file")->required()->type_name("FILE");
   sub->add_option("--arch", warm_arch, "Target architecture, e.g. sm_90")
       ->required()
       ->type_name("ARCH");
@@ -781,8 +1145,41 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
   if (!max_value_text.empty()) {
     (void)parse_byte_size(max_value_text, &options.max_value_bytes);  // validated by the parser
   }
+  // Commands evict only for their own arguments (prune --max-size), never for
+  // the default budget or RTCACHE_MAX_SIZE: those are the applications', and
+  // an operator's shell that exports it must not turn `import` or `put` into
+  // an eviction.
+  options.max_bytes = kNoSizeLimit;
+  sources.log_flag = !log_level_text.empty();
+  sources.lock_timeout_flag = app.get_option("--lock-timeout")->count() > 0;
+  sources.trust_flag = trust_flag->count() > 0;
+
   for (const Command& command : commands) {
-    if (command.app->parsed()) return command.run();
+    if (!command.app->parsed()) continue;
+    const std::string name = command.app->get_name();
+    // --cache, given before or after the command (at most once).
+    const size_t cache_count = cache_flag->count() + command.app->get_option("--cache")->count();
+    if (cache_count > 1) return UsageError(name, "--cache given more than once");
+    if (cache_count == 1) sources.cache_option = cache_text;
+    std::string file;
+    Args rest;
+    if (command.from == CacheFrom::kPositionals) {
+      Args args;
+      for (const CLI::Option* positional :
+           command.app->get_options([](const CLI::Option* o) { return o->get_positional(); })) {
+        for (const std::string& value : positional->results()) args.push_back(value);
+      }
+      const int e =
+          SplitPositionals(name, command.grammar, sources.cache_option, args, &file, &rest);
+      if (e != kExitOk) return e;
+    } else if (command.from == CacheFrom::kOption) {
+      file = sources.cache_option.value_or("");
+      if (file.empty()) {
+        Status s = DefaultCache(&file);
+        if (!s.ok()) return Fail(name, s);
+      }
+    }
+    return command.run(file, rest);
   }
   return kExitError;  // unreachable: require_subcommand(1)
 }
@@ -791,10 +1188,6 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
 }  // namespace rtcache::cli
 
 int main(int argc, char** argv) {
-  // A command evicts only what its own arguments ask for (prune --max-size):
-  // RTCACHE_MAX_SIZE is the applications' budget, and an operator's shell
-  // that exports it must not turn `import` or `put` into an eviction.
-  ::unsetenv("RTCACHE_MAX_SIZE");
   // Nothing below throws for expected failures (they are Status values); this
   // keeps even an unexpected one (out of memory) to the one-line, exit-2 rule.
   try {

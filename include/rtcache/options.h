@@ -20,6 +20,20 @@ enum class Compression : uint8_t {
   kZstd = 1,  // values compressed with zstd (cubins shrink 3-8x)
 };
 
+// The default size budget (Options::max_bytes left at 0, RTCACHE_MAX_SIZE
+// unset): 1 GiB of live bytes. Why that figure: CUDA's own JIT cache defaults
+// to 256 MiB (CUDA_CACHE_MAXSIZE, at most 4 GiB) and ccache to 5 GiB. One
+// kernel binary is 10 KiB to 1 MiB, so the kernels of one inference server
+// are tens to a few hundred MiB; 1 GiB holds several models times several
+// GPU architectures, and still keeps a cache in a shared home directory
+// bounded. Least recently used entries go first, so a budget that is too
+// small costs recompiles, never wrong results.
+inline constexpr uint64_t kDefaultMaxBytes = uint64_t{1} << 30;
+
+// Options::max_bytes = kNoSizeLimit: no size budget, whatever
+// RTCACHE_MAX_SIZE says (RTCACHE_MAX_SIZE=0 means the same).
+inline constexpr uint64_t kNoSizeLimit = UINT64_MAX;
+
 struct Options {
   // The cache file. "" keeps the cache in memory only: load and save without
   // an explicit path are no-ops. The lock file is `path + ".lock"`.
@@ -69,8 +83,11 @@ struct Options {
 
   // Size budget: when a save would leave the file's live bytes above this, the
   // least recently used entries are evicted (erased in the file), entries
-  // this process has used or added going last. 0 means RTCACHE_MAX_SIZE
-  // (bytes, or with a K/M/G suffix) when set, else no budget.
+  // this process has used or added going last. 0 (the default) means
+  // RTCACHE_MAX_SIZE when set (a size in the grammar below; "0" there is no
+  // limit), else kDefaultMaxBytes (1 GiB). kNoSizeLimit is no budget whatever
+  // the environment says; any other value is the budget in bytes, also
+  // whatever the environment says. resolve_max_bytes() says what 0 means here.
   uint64_t max_bytes = 0;
 
   // Periodic checkpoints: a handle with unsaved changes is saved in the
@@ -111,6 +128,31 @@ RTCACHE_EXPORT bool parse_duration(std::string_view text, std::chrono::milliseco
 
 // Switch: 1/0, true/false, yes/no, on/off, in any case.
 RTCACHE_EXPORT bool parse_bool(std::string_view text, bool* value);
+
+// The size budget that Options::max_bytes = `max_bytes` gives in this
+// process: `max_bytes` itself unless it is 0; for 0, RTCACHE_MAX_SIZE when it
+// is set (kNoSizeLimit for "0"), else kDefaultMaxBytes. A malformed
+// RTCACHE_MAX_SIZE is one warning naming it, and the default applies. When
+// `source` is given, it is set to "Options::max_bytes", "RTCACHE_MAX_SIZE" or
+// "default": where the budget came from. Every handle and maintenance
+// function resolves its Options::max_bytes through this one function.
+RTCACHE_EXPORT uint64_t resolve_max_bytes(uint64_t max_bytes, const char** source = nullptr);
+
+// Where the default cache file is, and why (what default_cache_path() returns,
+// with its reasons, for tools such as `rtcache config`). Logs nothing.
+struct DefaultCacheLocation {
+  // default_cache_path()'s answer: the file, or "" (an in-memory cache).
+  std::string path;
+  // The file the environment names, also when `path` is "" because its
+  // directory cannot be created ("" when none of the variables is set).
+  std::string file;
+  // The variable that named it: "RTCACHE_DIR", "XDG_CACHE_HOME", "HOME", or
+  // "" when none is set.
+  std::string source;
+  // Why `path` is "" (the warning default_cache_path() logs); "" otherwise.
+  std::string problem;
+};
+RTCACHE_EXPORT DefaultCacheLocation default_cache_location(Env* env = nullptr);
 
 // The default cache file: $RTCACHE_DIR/kernels.rtc, else
 // $XDG_CACHE_HOME/rtcache/kernels.rtc, else ~/.cache/rtcache/kernels.rtc.

@@ -172,7 +172,8 @@ raises InvalidArgumentError naming it): lock_timeout (duration), compression
 (Compression.ZSTD or NONE), compression_level, sync, file_mode, dir_mode,
 compaction_dead_ratio, compaction_min_dead_bytes (size), last_use_resolution
 (duration), max_value_bytes (size), max_bytes (size budget: least recently used
-entries are evicted at save; 0 = RTCACHE_MAX_SIZE or none), checkpoint_interval
+entries are evicted at save; 0 = RTCACHE_MAX_SIZE when set, where 0 is no limit,
+else 1 GiB; 2**64 - 1 = no limit), checkpoint_interval
 (duration; periodic background saves; 0 = off), read_only (hits only: nothing is
 written; also RTCACHE_READONLY=1, and found on its own when load() reads a file this
 user cannot change; see the read_only property), trust_others (accept files owned

@@ -23,7 +23,19 @@ def test_byte_sizes_follow_the_library_grammar(text, expected):
     assert rtcache.parse_byte_size(text) == expected
     cache = rtcache.RuntimeCache(max_bytes=text, max_value_bytes=text, compaction_min_dead_bytes=text)
     for name in ("max_bytes", "max_value_bytes", "compaction_min_dead_bytes"):
+        if name == "max_bytes" and expected == 0:
+            continue  # 0 is the environment's or the default budget (the next test)
         assert cache.options[name] == expected, name
+
+
+def test_max_bytes_zero_is_rtcache_max_size_else_the_default_budget(monkeypatch):
+    monkeypatch.delenv("RTCACHE_MAX_SIZE", raising=False)
+    assert rtcache.RuntimeCache(max_bytes=0).options["max_bytes"] == GIB
+    monkeypatch.setenv("RTCACHE_MAX_SIZE", "64M")
+    assert rtcache.RuntimeCache().options["max_bytes"] == 64 * MIB
+    assert rtcache.RuntimeCache(max_bytes="1M").options["max_bytes"] == MIB  # explicit wins
+    monkeypatch.setenv("RTCACHE_MAX_SIZE", "0")
+    assert rtcache.RuntimeCache().options["max_bytes"] == (1 << 64) - 1  # no limit
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,7 @@
 namespace rtcache {
 
 Options with_environment(Options options) {
-  if (options.max_bytes == 0) {
-    options.max_bytes = env_byte_size("RTCACHE_MAX_SIZE", 0, "no budget applied");
-  }
+  options.max_bytes = resolve_max_bytes(options.max_bytes);  // 0: RTCACHE_MAX_SIZE, else 1 GiB
   if (!options.trust_others) options.trust_others = env_switch("RTCACHE_TRUST_OTHERS", false);
   if (!options.read_only) options.read_only = env_switch("RTCACHE_READONLY", false);
   return options;
@@ -30,7 +28,8 @@ store::Limits limits_of(const Options& options) {
 store::CommitOptions commit_options_of(const Options& options) {
   store::CommitOptions c;
   c.limits = limits_of(options);
-  c.max_bytes = options.max_bytes;
+  // The storage layer's "no budget" is 0.
+  c.max_bytes = options.max_bytes == kNoSizeLimit ? 0 : options.max_bytes;
   c.file_mode = options.file_mode;
   c.dir_mode = options.dir_mode;
   c.lock_timeout = options.lock_timeout;

@@ -10,9 +10,12 @@
 namespace rtcache {
 
 // Options with the environment applied where the caller left the default:
-// RTCACHE_MAX_SIZE (a size) when max_bytes is 0, RTCACHE_TRUST_OTHERS (a
-// switch) when trust_others is false. A malformed value is ignored with one
-// warning per process that names it.
+// max_bytes 0 becomes RTCACHE_MAX_SIZE when set (kNoSizeLimit for "0"), else
+// kDefaultMaxBytes (resolve_max_bytes); RTCACHE_TRUST_OTHERS and
+// RTCACHE_READONLY (switches) apply when trust_others / read_only are false.
+// A malformed value is ignored with one warning per process that names it.
+// The result's max_bytes is never 0 (commit_options_of maps kNoSizeLimit to
+// the storage layer's 0, no budget).
 Options with_environment(Options options);
 
 Env* env_of(const Options& options);

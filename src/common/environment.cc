@@ -37,14 +37,30 @@ bool env_switch(const char* name, bool fallback) {
   return value;
 }
 
-uint64_t env_byte_size(const char* name, uint64_t fallback, const char* when_bad) {
-  const char* text = env_value(name);
-  uint64_t value = fallback;
-  if (text != nullptr && !parse_byte_size(text, &value)) {
-    warn_once((std::string(name) + "=" + text + " is not a size (e.g. 512M); " + when_bad).c_str());
-    return fallback;
+uint64_t resolve_max_bytes(uint64_t max_bytes, const char** source) {
+  auto from = [source](const char* name) {
+    if (source != nullptr) *source = name;
+  };
+  if (max_bytes != 0) {
+    from("Options::max_bytes");
+    return max_bytes;
   }
-  return value;
+  const char* text = env_value("RTCACHE_MAX_SIZE");
+  uint64_t value = 0;
+  if (text == nullptr) {
+    from("default");
+    return kDefaultMaxBytes;
+  }
+  if (!parse_byte_size(text, &value)) {
+    warn_once((std::string("RTCACHE_MAX_SIZE=") + text +
+               " is not a size (e.g. 512M, or 0 for no limit); the default budget (1 GiB) "
+               "applies")
+                  .c_str());
+    from("default");
+    return kDefaultMaxBytes;
+  }
+  from("RTCACHE_MAX_SIZE");
+  return value == 0 ? kNoSizeLimit : value;  // 0 is no limit, as ccache users read it
 }
 
 }  // namespace rtcache

@@ -16,8 +16,8 @@ const char* env_value(const char* name);
 // A switch (parse_bool: 1/0, true/false, yes/no, on/off, any case).
 bool env_switch(const char* name, bool fallback);
 
-// A size (parse_byte_size: 4096, 64K, 512MiB, 1T). `fallback` when unset.
-uint64_t env_byte_size(const char* name, uint64_t fallback, const char* when_bad);
+// RTCACHE_MAX_SIZE (a size, parse_byte_size: 4096, 64K, 512MiB, 1T; 0 is no
+// limit) is read by resolve_max_bytes() (rtcache/options.h).
 
 // Logs `message` as a warning unless this exact message was logged before.
 void warn_once(const char* message);
