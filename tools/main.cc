@@ -1087,15 +1087,18 @@ int Main(int argc, char** argv) {  // NOLINT(readability-function-size)
 
   sub = add_command(
       "warm", "Pre-compile kernels into the cache (at image-build time)",
-      "Compiles every kernel in the sources (or the given name expressions) for ARCH with\n"
-      "NVRTC through the cache, with a progress bar on a terminal and a summary line\n"
-      "(compiled, already cached, failed, seconds). Without --name-expr, every kernel that\n"
-      "needs no template arguments is compiled; a name expression goes to the sources that\n"
-      "define a kernel of its name. Give the same --option values (in the same order) as\n"
-      "the application's EngineConfig::options: the source text, options, ARCH and the\n"
-      "NVRTC build make the key, so the application then finds every kernel. Without\n"
-      "--cache, the kernels go to the default cache.\n"
-      "Exit 0 when every kernel is compiled or cached, 1 when some failed to compile.",
+      "Compiles kernels of the sources for ARCH with NVRTC through the cache: the given name\n"
+      "expressions, else every kernel NVRTC emits for each source (each __global__ function\n"
+      "needing no template arguments, each explicit template instance: read from the PTX,\n"
+      "so comments, attributes and namespaces cannot hide one). With several sources, a\n"
+      "name expression goes to those that name its identifier. Give what the application\n"
+      "gives its engines: --option values in the same order as EngineConfig::options, the\n"
+      "same ARCH, and each EngineConfig::headers entry as --header NAME=FILE; then the keys\n"
+      "agree and the application compiles nothing. Progress: a bar on a terminal, else a\n"
+      "line per kernel on stderr; a failure prints NVRTC's whole log. Duplicates compile\n"
+      "once. Without --cache, the kernels go to the default cache.\n"
+      "Exit 0 when every kernel is compiled or cached; 1 when one failed to compile or a\n"
+      "name expression names nothing; 2 for an unreadable source or header, no kernels.",
       CacheFrom::kOption, {}, [&](const std::string& file, const Args&) {
         WarmRequest request;
         request.cache_path = file;
