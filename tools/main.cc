@@ -534,22 +534,6 @@ constexpr const char* kKnownVariables[] = {
     "RTCACHE_NVRTC", "RTCACHE_READONLY", "RTCACHE_TRUST_OTHERS",
 };
 
-const char* LevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kError:
-      return "error";
-    case LogLevel::kOff:
-      return "off";
-  }
-  return "warning";
-}
-
 // The variable's value when it is set and not empty (as the library reads them).
 const char* Variable(const char* name) {
   const char* value = std::getenv(name);
@@ -655,7 +639,7 @@ void PrintConfigJson(const ConfigReport& r) {
              {"lock_timeout_ms", r.lock_timeout_ms},
              {"trust_others", r.trust_others},
              {"read_only", r.read_only},
-             {"log_level", LevelName(r.log_level)},
+             {"log_level", log_level_name(r.log_level)},
              {"disabled", r.disabled},
              {"nvrtc_found", r.nvrtc_status.ok()},
              {"nvrtc", r.nvrtc},
@@ -678,7 +662,7 @@ void PrintConfigText(const ConfigReport& r) {
             << ")\n"
             << "trust others:     " << yes_no(r.trust_others) << " (" << r.trust_source << ")\n"
             << "read only:        " << yes_no(r.read_only) << " (" << r.read_only_source << ")\n"
-            << "log level:        " << LevelName(r.log_level) << " (" << r.log_source << ")\n"
+            << "log level:        " << log_level_name(r.log_level) << " (" << r.log_source << ")\n"
             << "disabled:         " << yes_no(r.disabled)
             << (r.disabled ? " (RTCACHE_DISABLE: engines use no cache by default)" : "") << '\n';
   if (r.nvrtc_status.ok()) {

@@ -36,6 +36,9 @@ RTCACHE_EXPORT LogLevel log_level();
 // case; false otherwise.
 RTCACHE_EXPORT bool parse_log_level(std::string_view text, LogLevel* level);
 
+// "debug", "info", "warning", "error" or "off": what parse_log_level reads.
+RTCACHE_EXPORT std::string_view log_level_name(LogLevel level);
+
 RTCACHE_EXPORT void log(LogLevel level, std::string_view message);
 
 // The default sink: "rtcache: warning: message" to stderr in one write(2), so

@@ -40,7 +40,9 @@ int current_level() {
   return state().level.load();
 }
 
-std::string_view level_name(LogLevel level) {
+}  // namespace
+
+std::string_view log_level_name(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
       return "debug";
@@ -56,12 +58,10 @@ std::string_view level_name(LogLevel level) {
   return "?";
 }
 
-}  // namespace
-
 void stderr_log_sink(LogLevel level, std::string_view message) {
   // One write(2) per line so that lines from several processes do not mix.
   std::string line = "rtcache: ";
-  line += level_name(level);
+  line += log_level_name(level);
   line += ": ";
   line += message;
   line += '\n';

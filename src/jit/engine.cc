@@ -17,21 +17,13 @@
 
 #include "common/environment.h"
 #include "jit/header_manifest.h"
+#include "jit/hex.h"
 #include "jit/nvrtc.h"
 #include "rtcache/log.h"
 #include "storage/format.h"
 
 namespace rtcache {
 namespace {
-
-std::string hex128(XXH128_hash_t h) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (uint64_t part : {h.high64, h.low64}) {
-    for (int shift = 60; shift >= 0; shift -= 4) out += kHex[(part >> shift) & 15];
-  }
-  return out;
-}
 
 // Hashes length-prefixed fields, so that ("ab","c") and ("a","bc") differ.
 class KeyHasher {

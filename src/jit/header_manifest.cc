@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "jit/directory_watch.h"
+#include "jit/hex.h"
 
 namespace rtcache::headers {
 namespace {
@@ -51,15 +52,6 @@ bool before(const timespec& a, const timespec& b) {
 bool same(const Stamp& a, const Stamp& b) {
   return a.dev == b.dev && a.ino == b.ino && a.size == b.size && same_time(a.mtime, b.mtime) &&
          same_time(a.ctime, b.ctime);
-}
-
-std::string hex128(XXH128_hash_t h) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (uint64_t part : {h.high64, h.low64}) {
-    for (int shift = 60; shift >= 0; shift -= 4) out += kHex[(part >> shift) & 15];
-  }
-  return out;
 }
 
 struct Remembered {
