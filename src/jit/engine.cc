@@ -484,7 +484,9 @@ Status Engine::kernel_names(std::vector<std::string>* name_expressions) {
     std::string expression = name_expression_of(name, &parameters);
     named.emplace_back(std::move(expression), std::move(parameters));
   }
-  for (const auto& [expression, parameters] : named) {
+  for (const auto& entry : named) {
+    const std::string& expression = entry.first;
+    const std::string& parameters = entry.second;
     const auto same = std::count_if(named.begin(), named.end(),
                                     [&](const auto& other) { return other.first == expression; });
     // Overloads share a name: the function pointer type picks one.
