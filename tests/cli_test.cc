@@ -433,6 +433,19 @@ TEST(CliConfigTest, ReportsTheCommandLineAndSwitches) {
   EXPECT_EQ(json["log_level"], "warning");
 }
 
+// A configuration can be pasted into a bug report: secrets are not shown.
+TEST(CliConfigTest, SecretsAreNotShown) {
+  Json json =
+      Config({"RTCACHE_REMOTE_SECRET=hunter2",
+              "RTCACHE_REMOTE=redis://app:pa55word@cache.internal:6379/2 file:///opt/c.rtc"},
+             {}, {});
+  EXPECT_EQ(json["environment"]["RTCACHE_REMOTE_SECRET"], "(set, hidden)");
+  EXPECT_EQ(json["environment"]["RTCACHE_REMOTE"],
+            "redis://app:****@cache.internal:6379/2 file:///opt/c.rtc");
+  EXPECT_EQ(json.dump().find("hunter2"), std::string::npos);
+  EXPECT_EQ(json.dump().find("pa55word"), std::string::npos);
+}
+
 // An NVRTC named by RTCACHE_NVRTC that is not there: config still exits 0,
 // and says so naming the path.
 TEST(CliConfigTest, NvrtcNotFoundIsNamed) {

@@ -540,14 +540,37 @@ const char* Variable(const char* name) {
   return value != nullptr && *value != '\0' ? value : nullptr;
 }
 
-// Every RTCACHE_* variable that is set, by name (none holds a secret).
+// A variable's value as `config` shows it: a name that says it holds a
+// secret (SECRET, PASSWORD, TOKEN, KEY) shows "(set, hidden)", and a URL's
+// password ("scheme://user:password@host") shows as "****", so that a
+// configuration can be pasted into a bug report.
+std::string Shown(std::string_view name, std::string value) {
+  for (const char* word : {"SECRET", "PASSWORD", "TOKEN", "KEY"}) {
+    if (name.find(word) != std::string_view::npos) return "(set, hidden)";
+  }
+  for (size_t scheme = value.find("://"); scheme != std::string::npos;
+       scheme = value.find("://", scheme + 3)) {
+    const size_t at = value.find('@', scheme + 3);
+    const size_t colon = value.find(':', scheme + 3);
+    const size_t end = value.find_first_of(" /", scheme + 3);
+    if (at == std::string::npos || colon == std::string::npos || colon > at ||
+        (end != std::string::npos && end < at)) {
+      continue;
+    }
+    value.replace(colon + 1, at - colon - 1, "****");
+  }
+  return value;
+}
+
+// Every RTCACHE_* variable that is set, by name, secrets hidden (Shown).
 std::map<std::string, std::string> RtcacheVariables() {
   std::map<std::string, std::string> variables;
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     const std::string_view text = *entry;
     const size_t equals = text.find('=');
     if (!text.starts_with("RTCACHE_") || equals == std::string_view::npos) continue;
-    variables.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
+    const std::string_view name = text.substr(0, equals);
+    variables.emplace(std::string(name), Shown(name, std::string(text.substr(equals + 1))));
   }
   return variables;
 }
