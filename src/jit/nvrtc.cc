@@ -357,6 +357,20 @@ class ProgramHandle {
   nvrtcProgram prog_ = nullptr;
 };
 
+// Whether the source, an in-memory header or an option says "include": the
+// only ways a compile can read a file from disk.
+bool mentions_include(const Program& program) {
+  auto says = [](const std::string& text) { return text.find("include") != std::string::npos; };
+  if (says(program.source)) return true;
+  for (const auto& [name, text] : program.headers) {
+    if (says(text)) return true;
+  }
+  for (const std::string& option : program.options) {
+    if (says(option)) return true;
+  }
+  return false;
+}
+
 Status compile_error(const Library& lib, const Program& program, nvrtcResult rc,
                      const std::string& log) {
   const std::string what =
@@ -386,6 +400,16 @@ Status compile(const std::string& path, const Program& program, Output* out) {
   if (!s.ok()) return s;
   out->version = lib->version;
 
+  // A module that mentions no include (no #include, __has_include or
+  // pre-include option) reads nothing from disk: NVRTC's own headers are
+  // built in. It needs no trace, which NVRTC 13.0 leaks ~20 KB per compile.
+  if (!mentions_include(program)) {
+    out->headers_known = true;
+    ProgramHandle prog(lib);
+    const nvrtcResult rc = prog.compile(program, {}, &out->log);
+    if (rc != 0) return compile_error(*lib, program, rc, out->log);
+    return finish(*lib, prog, program, out);
+  }
   // With a time trace, NVRTC names every header file it read: they decide,
   // with the key, whether a later hit is still this binary.
   TraceDirectory trace;

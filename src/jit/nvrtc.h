@@ -42,7 +42,9 @@ struct Output {
   // them. NVRTC reports them in its time trace (-fdevice-time-trace, NVRTC
   // 12.8 and later); headers_known is false when it could not (an older
   // NVRTC, no writable temporary directory): then nothing is known about
-  // which files the binary depends on.
+  // which files the binary depends on. A module whose source, in-memory
+  // headers and options never say "include" reads no file: it is compiled
+  // without the trace (NVRTC 13.0 leaks about 20 KB per traced compile).
   std::vector<std::string> headers_read;
   bool headers_known = false;
   std::string headers_unknown_reason;  // why, when !headers_known
