@@ -376,6 +376,8 @@ TEST(CliConfigTest, NamesTheDefaultCacheAndWhatChoseIt) {
   EXPECT_EQ(json["cache"], dir.file("kernels.rtc"));
   EXPECT_EQ(json["cache_source"], "RTCACHE_DIR");
   EXPECT_EQ(json["cache_exists"], false);
+  EXPECT_EQ(json["cache_writable"], true) << "the first save can create it";
+  EXPECT_EQ(Config({"RTCACHE_DIR=" + dir.file("new/sub")}, {})["cache_writable"], true);
   EXPECT_EQ(json["environment"]["RTCACHE_DIR"], dir.path());
   ASSERT_EQ(InDir(dir, {"put", "k"}, "v").exit_code, 0);
   json = ParseJson(InDir(dir, {"config", "--json"}));

@@ -615,7 +615,15 @@ ConfigReport GatherConfig(const Options& options, const ConfigSources& given) {
       r.cache_writable = Env::default_env()->writable(r.cache, &why);
       r.cache_state = r.cache_writable ? "present, writable" : "present, read-only: " + why;
     } else {
-      r.cache_state = "absent (the first save creates it)";
+      // Whether the first save could create it: the nearest directory that
+      // exists must let this user create in it (the save makes the rest).
+      std::string dir = r.cache.substr(0, r.cache.find_last_of('/') + 1);
+      while (dir.size() > 1 && ::access(dir.c_str(), F_OK) != 0) {
+        dir = dir.substr(0, dir.find_last_of('/', dir.size() - 2) + 1);
+      }
+      r.cache_writable = !dir.empty() && ::access(dir.c_str(), W_OK | X_OK) == 0;
+      r.cache_state = r.cache_writable ? "absent (the first save creates it)"
+                                       : "absent, and " + dir + " is not writable by this user";
     }
   }
   // The budget an application's handle gets (Options::max_bytes left at 0);
