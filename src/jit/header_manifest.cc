@@ -34,11 +34,12 @@ int64_t ns(const timespec& t) {
   return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
-bool recorded(const HeaderFile& file, const struct stat& st) {
-  return file.device == static_cast<uint64_t>(st.st_dev) &&
-         file.inode == static_cast<uint64_t>(st.st_ino) &&
-         file.size == static_cast<uint64_t>(st.st_size) && file.mtime_ns == ns(st.st_mtim) &&
-         file.ctime_ns == ns(st.st_ctim);
+// Whether `stamp` is the one `file` was recorded with.
+bool recorded(const HeaderFile& file, const Stamp& stamp) {
+  return file.device == static_cast<uint64_t>(stamp.dev) &&
+         file.inode == static_cast<uint64_t>(stamp.ino) &&
+         file.size == static_cast<uint64_t>(stamp.size) && file.mtime_ns == ns(stamp.mtime) &&
+         file.ctime_ns == ns(stamp.ctime);
 }
 
 bool same_time(const timespec& a, const timespec& b) {
@@ -205,11 +206,8 @@ SeenFile seen_as(const Stamp& stamp, std::string hash) {
 
 // Whether what was seen of a file shows it as `file` recorded it.
 bool matches(const HeaderFile& file, const SeenFile& seen) {
-  const bool same_stamp = file.device == static_cast<uint64_t>(seen.device) &&
-                          file.inode == static_cast<uint64_t>(seen.inode) &&
-                          file.size == static_cast<uint64_t>(seen.size) &&
-                          file.mtime_ns == ns(seen.mtime) && file.ctime_ns == ns(seen.ctime);
-  return same_stamp || (!seen.hash.empty() && seen.hash == file.hash);
+  const Stamp stamp{seen.device, seen.inode, seen.size, seen.mtime, seen.ctime};
+  return recorded(file, stamp) || (!seen.hash.empty() && seen.hash == file.hash);
 }
 
 }  // namespace
@@ -225,7 +223,7 @@ namespace {
 bool unchanged(const HeaderFile& file, DirectoryStat* lookup, SeenFile* seen) {
   struct stat st;
   if (!lookup->stat(file.path, &st)) return false;
-  if (recorded(file, st)) {  // the recorded stamp: unchanged without reading it
+  if (recorded(file, stamp_of(st))) {  // the recorded stamp: unchanged without reading it
     *seen = seen_as(stamp_of(st), file.hash);
     return true;
   }
